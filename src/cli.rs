@@ -1,0 +1,118 @@
+//! The command line: `serve`, `migrate`, `token`, `healthcheck`.
+
+use std::time::Duration;
+
+use anyhow::Context as _;
+use campaign_events_actors::domain::UserId;
+use clap::{Parser, Subcommand};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::app::{self, Application};
+use crate::config::{AuthSettings, ServeSettings, Settings};
+use crate::{auth, db};
+
+#[derive(Debug, Parser)]
+#[command(name = "campaign-events", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the service: HTTP gateway and the workers behind it.
+    Serve(ServeSettings),
+    /// Apply the database migrations and exit.
+    Migrate(Settings),
+    /// Print a signed JWT for a user (development and load tests).
+    Token(TokenArgs),
+    /// Exit 0 when the local service answers ready on /readyz (for container health checks).
+    Healthcheck {
+        /// Address of the service to check.
+        #[arg(long, env = "LISTEN_ADDR", default_value = "127.0.0.1:8080")]
+        listen_addr: std::net::SocketAddr,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+pub struct TokenArgs {
+    /// The central user id (`sub`).
+    #[arg(long)]
+    pub user_id: u64,
+    /// The user name (`name`).
+    #[arg(long)]
+    pub name: String,
+    /// Grant the organizer role.
+    #[arg(long)]
+    pub organizer: bool,
+    /// Grant the admin role.
+    #[arg(long)]
+    pub admin: bool,
+    /// Lifetime in seconds.
+    #[arg(long, default_value_t = 3600)]
+    pub ttl: i64,
+    #[command(flatten)]
+    pub auth: AuthSettings,
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve(settings) => {
+            let app = Application::build(settings).await?;
+            let (handle, rx) = app::shutdown_channel();
+            app::shutdown_on_signals(handle);
+            app.run(rx).await
+        }
+        Command::Migrate(settings) => {
+            let config = db::prepare(&settings.database_url).await?;
+            let report = db::migrate(&config).await?;
+            println!("applied {} migration(s)", report.applied.len());
+            for m in report.applied {
+                println!("  {m}");
+            }
+            Ok(())
+        }
+        Command::Token(args) => {
+            let user_id =
+                UserId::new(args.user_id).map_err(|e| anyhow::anyhow!("--user-id {e}"))?;
+            let mut roles = Vec::new();
+            if args.organizer {
+                roles.push("organizer".to_owned());
+            }
+            if args.admin {
+                roles.push("admin".to_owned());
+            }
+            let secret = auth::signing_secret(&args.auth)?;
+            println!(
+                "{}",
+                auth::mint(&secret, user_id, &args.name, roles, args.ttl)?
+            );
+            Ok(())
+        }
+        Command::Healthcheck { listen_addr } => healthcheck(listen_addr).await,
+    }
+}
+
+/// A bare HTTP/1.1 GET of `/readyz`: the container image has no curl, and this is all a
+/// health check needs.
+async fn healthcheck(addr: std::net::SocketAddr) -> anyhow::Result<()> {
+    let check = async {
+        let mut stream = tokio::net::TcpStream::connect(addr)
+            .await
+            .with_context(|| format!("cannot connect to {addr}"))?;
+        stream
+            .write_all(b"GET /readyz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+            .await?;
+        let mut head = vec![0u8; 64];
+        let n = stream.read(&mut head).await?;
+        let line = String::from_utf8_lossy(&head[..n]);
+        if line.starts_with("HTTP/1.1 200") {
+            Ok(())
+        } else {
+            anyhow::bail!("not ready: {}", line.lines().next().unwrap_or_default())
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(2), check)
+        .await
+        .context("no answer within 2 s")?
+}

@@ -1,0 +1,122 @@
+//! Configuration: every setting is a command-line flag with an environment variable behind it
+//! and a default that works on a machine where Postgres and NATS run locally (CONTRACT.md).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, ValueEnum};
+
+/// The dev secret used when no key is configured. Tokens signed with it are worthless outside
+/// a developer's machine, which is why the service warns loudly when it listens beyond loopback.
+pub const DEV_JWT_SECRET: &str = "campaign-events-dev-secret-do-not-use-in-production";
+
+/// Where reads of "ongoing events" are answered from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CacheMode {
+    /// From the per-user actors: no query.
+    Actors,
+    /// From Postgres on every request: the baseline the cache is measured against.
+    Db,
+}
+
+/// Settings shared by every subcommand that talks to the database or NATS.
+#[derive(Debug, Clone, Args)]
+pub struct Settings {
+    /// Postgres connection URL; the database is created if it does not exist.
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "postgres://postgres@127.0.0.1:5432/campaign_events"
+    )]
+    pub database_url: String,
+
+    /// NATS server URL (JetStream must be enabled).
+    #[arg(long, env = "NATS_URL", default_value = "nats://127.0.0.1:4222")]
+    pub nats_url: String,
+
+    /// Prefix of every stream name, durable consumer name and subject, so tests and tenants
+    /// sharing one NATS server never collide. Letters, digits, '_' and '-' only.
+    #[arg(long, env = "STREAM_PREFIX", default_value = "", value_parser = parse_stream_prefix)]
+    pub stream_prefix: String,
+
+    /// The wikis this service knows, as a TOML table `[wikis]` of `wiki_id = "https://…/w/api.php"`.
+    /// Defaults to `wikis.toml` when that file exists.
+    #[arg(long, env = "WIKIS_FILE")]
+    pub wikis_file: Option<PathBuf>,
+
+    /// Largest number of pooled Postgres connections.
+    #[arg(long, env = "DATABASE_POOL_SIZE", default_value_t = 16)]
+    pub database_pool_size: usize,
+}
+
+/// Settings of the token verifier; `token` also uses the HS256 secret to sign.
+#[derive(Debug, Clone, Args)]
+pub struct AuthSettings {
+    /// Shared secret for HS256 tokens. Without it (and without an RS256 key) a dev secret is used.
+    #[arg(long, env = "JWT_HS256_SECRET", hide_env_values = true)]
+    pub jwt_hs256_secret: Option<String>,
+
+    /// PEM file with the RS256 public key that verifies tokens from an identity provider.
+    #[arg(long, env = "JWT_RS256_PUBLIC_KEY_FILE")]
+    pub jwt_rs256_public_key_file: Option<PathBuf>,
+}
+
+/// Settings of `serve`.
+#[derive(Debug, Clone, Args)]
+pub struct ServeSettings {
+    #[command(flatten)]
+    pub common: Settings,
+
+    #[command(flatten)]
+    pub auth: AuthSettings,
+
+    /// Address of the HTTP gateway.
+    #[arg(long, env = "LISTEN_ADDR", default_value = "127.0.0.1:8080")]
+    pub listen_addr: SocketAddr,
+
+    /// `db` answers every read from Postgres (the benchmark baseline).
+    #[arg(long, env = "CACHE_MODE", value_enum, default_value_t = CacheMode::Actors)]
+    pub cache_mode: CacheMode,
+
+    /// Largest request body accepted, in bytes.
+    #[arg(long, env = "MAX_BODY_BYTES", default_value_t = 64 * 1024)]
+    pub max_body_bytes: u64,
+
+    /// How long in-flight requests may take to finish after SIGTERM, in seconds.
+    #[arg(long, env = "SHUTDOWN_GRACE_SECS", default_value_t = 20)]
+    pub shutdown_grace_secs: u64,
+}
+
+impl ServeSettings {
+    pub fn shutdown_grace(&self) -> Duration {
+        Duration::from_secs(self.shutdown_grace_secs)
+    }
+}
+
+fn parse_stream_prefix(s: &str) -> Result<String, String> {
+    if s.len() > 32 {
+        return Err("at most 32 characters".into());
+    }
+    if s.bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    {
+        Ok(s.to_owned())
+    } else {
+        Err("letters, digits, '_' and '-' only (it becomes part of stream names)".into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stream_prefixes_cannot_break_names_or_subjects() {
+        assert!(parse_stream_prefix("").is_ok());
+        assert!(parse_stream_prefix("t_1a2b-").is_ok());
+        for bad in ["a.b", "a b", "a*", "a>", &"x".repeat(33)] {
+            assert!(parse_stream_prefix(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,204 @@
+//! MediaWiki's REST error shape, for every error the gateway answers — its own and warp's.
+
+use std::convert::Infallible;
+
+use serde::Serialize;
+use warp::http::StatusCode;
+use warp::reply::Response;
+use warp::Reply;
+
+use crate::db::DbError;
+
+/// An error answer: `{"errorKey", "messageTranslations": {"en"}, "httpCode", "httpReason"}`.
+/// Extra members (`name`, `checks`) follow MediaWiki's habit of adding context fields.
+#[derive(Debug, Clone, Serialize)]
+pub struct ApiError {
+    #[serde(rename = "errorKey")]
+    pub key: String,
+    #[serde(rename = "messageTranslations")]
+    pub messages: Messages,
+    #[serde(rename = "httpCode")]
+    pub code: u16,
+    #[serde(rename = "httpReason")]
+    pub reason: String,
+    /// The parameter or field at fault, as ParamValidator reports it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub checks: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Messages {
+    pub en: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, key: &str, message: impl Into<String>) -> Self {
+        Self {
+            key: key.to_owned(),
+            messages: Messages { en: message.into() },
+            code: status.as_u16(),
+            reason: status.canonical_reason().unwrap_or("Error").to_owned(),
+            name: None,
+            checks: None,
+        }
+    }
+
+    pub fn with_name(mut self, name: &str) -> Self {
+        self.name = Some(name.to_owned());
+        self
+    }
+
+    pub fn status(&self) -> StatusCode {
+        StatusCode::from_u16(self.code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+    }
+
+    /// A body that is not JSON, not an object of the expected shape, or mistyped.
+    pub fn invalid_body(detail: impl std::fmt::Display) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "rest-invalid-body",
+            format!("The request body is invalid: {detail}"),
+        )
+    }
+
+    /// A path or query parameter that is not what the route takes.
+    pub fn bad_param(name: &str, key: &str, detail: impl std::fmt::Display) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            key,
+            format!("Invalid value for parameter `{name}`: {detail}"),
+        )
+        .with_name(name)
+    }
+
+    pub fn unauthorized(detail: impl std::fmt::Display) -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "rest-unauthorized",
+            format!("You must be logged in: {detail}"),
+        )
+    }
+
+    pub fn forbidden(key: &str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, key, message)
+    }
+
+    pub fn event_not_found(id: impl std::fmt::Display) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "campaignevents-rest-event-not-found",
+            format!("There is no event with ID {id}."),
+        )
+    }
+
+    pub fn event_deleted(id: impl std::fmt::Display) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "campaignevents-rest-event-deleted",
+            format!("The event with ID {id} has been deleted."),
+        )
+    }
+
+    pub fn internal() -> Self {
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "rest-internal-error",
+            "An internal error occurred; it has been logged.",
+        )
+    }
+}
+
+impl From<DbError> for ApiError {
+    fn from(e: DbError) -> Self {
+        match e {
+            DbError::Unavailable(detail) => {
+                tracing::warn!(%detail, "database unavailable");
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "campaignevents-rest-db-unavailable",
+                    "The database is unavailable right now; please try again shortly.",
+                )
+            }
+            other => {
+                tracing::error!(error = %other, "database error");
+                ApiError::internal()
+            }
+        }
+    }
+}
+
+impl Reply for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        let mut resp = warp::reply::json(&self).into_response();
+        *resp.status_mut() = status;
+        resp
+    }
+}
+
+/// Turns a handler's result into a response, so handlers can use `?` and never reject: a
+/// rejection would let warp try other routes and lose the real error.
+pub fn respond<T: Reply>(result: Result<T, ApiError>) -> Result<Response, Infallible> {
+    Ok(match result {
+        Ok(reply) => reply.into_response(),
+        Err(e) => e.into_response(),
+    })
+}
+
+/// Maps warp's own rejections (no route, wrong method, body limits) to the error shape.
+pub async fn recover(rejection: warp::Rejection) -> Result<Response, Infallible> {
+    use warp::reject;
+    let e = if rejection.is_not_found() {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "rest-no-match",
+            "The requested relative path did not match any known handler.",
+        )
+    } else if rejection.find::<reject::PayloadTooLarge>().is_some() {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "rest-request-body-too-large",
+            "The request body is larger than this service accepts.",
+        )
+    } else if rejection.find::<reject::LengthRequired>().is_some() {
+        ApiError::new(
+            StatusCode::LENGTH_REQUIRED,
+            "rest-length-required",
+            "A Content-Length header is required.",
+        )
+    } else if rejection.find::<reject::UnsupportedMediaType>().is_some() {
+        ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "rest-unsupported-content-type",
+            "The request body must be application/json.",
+        )
+    } else if let Some(e) = rejection.find::<reject::InvalidQuery>() {
+        ApiError::new(StatusCode::BAD_REQUEST, "rest-invalid-query", e.to_string())
+    } else if let Some(e) = rejection.find::<reject::InvalidHeader>() {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "rest-invalid-header",
+            e.to_string(),
+        )
+    } else if let Some(e) = rejection.find::<reject::MissingHeader>() {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "rest-missing-header",
+            e.to_string(),
+        )
+    } else if rejection.find::<reject::MethodNotAllowed>().is_some()
+        || rejection.find::<super::routes::WrongMethod>().is_some()
+    {
+        ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "rest-wrong-method",
+            "The request method is not supported for this path.",
+        )
+    } else {
+        tracing::error!(?rejection, "unhandled rejection");
+        ApiError::internal()
+    };
+    Ok(e.into_response())
+}

@@ -1,0 +1,222 @@
+//! The warp gateway: shared state, request plumbing (auth, JSON bodies, request ids, logging)
+//! and the assembly of every route in `routes::ROUTES`.
+
+mod errors;
+mod events;
+pub mod openapi;
+mod ops;
+pub mod routes;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use serde::de::DeserializeOwned;
+use warp::http::{HeaderValue, Method};
+use warp::reply::Response;
+use warp::{Filter, Rejection, Reply};
+
+use errors::respond;
+pub use errors::ApiError;
+
+use crate::app::Readiness;
+use crate::auth::{Caller, Verifier};
+use crate::nats::Names;
+use crate::wikis::Wikis;
+
+/// What every handler may use. Cloned as an `Arc` into each route.
+pub struct State {
+    pub pool: deadpool_postgres::Pool,
+    pub nats: async_nats::Client,
+    pub jetstream: async_nats::jetstream::Context,
+    pub names: Names,
+    pub wikis: Wikis,
+    pub verifier: Verifier,
+    pub readiness: Readiness,
+    pub max_body_bytes: u64,
+    /// Built once at start from the route table.
+    pub openapi: serde_json::Value,
+}
+
+pub type Shared = Arc<State>;
+
+impl State {
+    /// The caller behind an `Authorization: Bearer` header, or 401.
+    pub fn caller(&self, authorization: Option<&str>) -> Result<Caller, ApiError> {
+        let header = authorization.ok_or_else(|| ApiError::unauthorized("no bearer token"))?;
+        let token = header
+            .strip_prefix("Bearer ")
+            .or_else(|| header.strip_prefix("bearer "))
+            .ok_or_else(|| {
+                ApiError::unauthorized("the Authorization header must be `Bearer <token>`")
+            })?;
+        self.verifier
+            .verify(token.trim())
+            .map_err(ApiError::unauthorized)
+    }
+}
+
+/// A request body as handlers receive it: raw bytes (already size-limited) and its content
+/// type, parsed by [`parse_json`] so that a bad body is a 400 with a message, not a rejection.
+pub struct Body {
+    pub content_type: Option<String>,
+    pub bytes: Bytes,
+}
+
+/// Parses a JSON body into `T`. serde's message names the field and position at fault.
+pub fn parse_json<T: DeserializeOwned>(body: &Body) -> Result<T, ApiError> {
+    if let Some(ct) = &body.content_type {
+        let mime = ct.split(';').next().unwrap_or_default().trim();
+        if !mime.eq_ignore_ascii_case("application/json") {
+            return Err(ApiError::new(
+                warp::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "rest-unsupported-content-type",
+                format!("The request body must be application/json, not {mime}."),
+            ));
+        }
+    }
+    if body.bytes.is_empty() {
+        return Err(ApiError::invalid_body(
+            "the body is empty; a JSON object is required",
+        ));
+    }
+    serde_json::from_slice(&body.bytes).map_err(ApiError::invalid_body)
+}
+
+fn with_state(
+    state: Shared,
+) -> impl Filter<Extract = (Shared,), Error = std::convert::Infallible> + Clone {
+    warp::any().map(move || state.clone())
+}
+
+fn authorization() -> impl Filter<Extract = (Option<String>,), Error = Rejection> + Clone {
+    warp::header::optional::<String>("authorization")
+}
+
+/// The body filter: `Content-Length` required and capped, so an oversized body is refused
+/// before it is read.
+fn body(limit: u64) -> impl Filter<Extract = (Body,), Error = Rejection> + Clone {
+    warp::body::content_length_limit(limit)
+        .and(warp::header::optional::<String>("content-type"))
+        .and(warp::body::bytes())
+        .map(|content_type, bytes| Body {
+            content_type,
+            bytes,
+        })
+}
+
+/// Every route, with error recovery, request ids and access logging around them.
+pub fn routes(
+    state: Shared,
+) -> impl Filter<Extract = (Response,), Error = std::convert::Infallible> + Clone + Send + Sync + 'static
+{
+    use routes::*;
+    let s = || with_state(state.clone());
+    let limit = state.max_body_bytes;
+
+    let healthz = HEALTHZ.filter().and_then(|_| ops::healthz());
+    let readyz = READYZ.filter().and(s()).and_then(|_, st| ops::readyz(st));
+    let openapi = OPENAPI.filter().and(s()).and_then(|_, st| ops::openapi(st));
+    let create = EVENT_CREATE
+        .filter()
+        .and(s())
+        .and(authorization())
+        .and(body(limit))
+        .and_then(|_, st, auth, body| async move { respond(events::create(st, auth, body).await) });
+    let get = EVENT_GET
+        .filter()
+        .and(s())
+        .and_then(|p, st| async move { respond(events::get(st, p).await) });
+    let update = EVENT_UPDATE
+        .filter()
+        .and(s())
+        .and(authorization())
+        .and(body(limit))
+        .and_then(
+            |p, st, auth, body| async move { respond(events::update(st, p, auth, body).await) },
+        );
+    let delete = EVENT_DELETE
+        .filter()
+        .and(s())
+        .and(authorization())
+        .and_then(|p, st, auth| async move { respond(events::delete(st, p, auth).await) });
+
+    let api = healthz
+        .or(readyz)
+        .unify()
+        .or(openapi)
+        .unify()
+        .or(create)
+        .unify()
+        .or(get)
+        .unify()
+        .or(update)
+        .unify()
+        .or(delete)
+        .unify()
+        .recover(errors::recover)
+        .unify();
+
+    warp::any()
+        .map(Instant::now)
+        .and(request_id())
+        .and(warp::method())
+        .and(warp::path::full())
+        .and(api)
+        .map(
+            |start: Instant,
+             id: String,
+             method: Method,
+             path: warp::path::FullPath,
+             reply: Response| {
+                let mut resp = reply.into_response();
+                let status = resp.status().as_u16();
+                tracing::info!(
+                    request_id = %id,
+                    %method,
+                    path = path.as_str(),
+                    status,
+                    micros = start.elapsed().as_micros() as u64,
+                    "request"
+                );
+                if let Ok(v) = HeaderValue::from_str(&id) {
+                    resp.headers_mut().insert("x-request-id", v);
+                }
+                resp
+            },
+        )
+}
+
+/// The caller's `X-Request-Id` when it is a sane token, else a new one: unique per process
+/// (start time and a counter), which is all a log search needs.
+fn request_id() -> impl Filter<Extract = (String,), Error = std::convert::Infallible> + Clone {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    static BOOT: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    warp::header::headers_cloned().map(|headers: warp::http::HeaderMap| {
+        let given = headers
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        match given {
+            Some(id)
+                if !id.is_empty()
+                    && id.len() <= 64
+                    && id
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') =>
+            {
+                id
+            }
+            _ => {
+                let boot = *BOOT.get_or_init(|| {
+                    std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map(|d| d.as_secs())
+                        .unwrap_or_default()
+                });
+                format!("{boot:x}-{:x}", COUNTER.fetch_add(1, Ordering::Relaxed))
+            }
+        }
+    })
+}

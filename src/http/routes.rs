@@ -1,0 +1,239 @@
+//! The route table. Every route is declared once, as a [`RouteSpec`]: the router matches
+//! requests with it and the OpenAPI document is generated from it, so the two cannot drift.
+
+use warp::http::Method;
+use warp::{Filter, Rejection};
+
+/// Who may call a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    Public,
+    /// Any valid bearer token.
+    User,
+}
+
+/// One route: method, path pattern (`{name}` segments are parameters) and what the OpenAPI
+/// document says about it.
+#[derive(Debug)]
+pub struct RouteSpec {
+    pub id: &'static str,
+    pub method: Method,
+    pub path: &'static str,
+    pub summary: &'static str,
+    pub access: Access,
+    /// Query parameters: name and description.
+    pub query: &'static [(&'static str, &'static str)],
+    /// Name of the request body schema in the document's components, if the route takes one.
+    pub body: Option<&'static str>,
+    /// Status, description and (optionally) response schema name.
+    pub responses: &'static [(u16, &'static str, Option<&'static str>)],
+}
+
+/// Path parameters of a matched route, in the order they appear in its pattern.
+#[derive(Debug, Clone)]
+pub struct PathParams(pub Vec<String>);
+
+impl PathParams {
+    pub fn get(&self, i: usize) -> &str {
+        self.0.get(i).map(String::as_str).unwrap_or_default()
+    }
+}
+
+/// The rejection for a path that matched with the wrong method. warp's own
+/// `MethodNotAllowed` cannot be built outside warp; `recover` maps this one to 405.
+#[derive(Debug)]
+pub struct WrongMethod;
+impl warp::reject::Reject for WrongMethod {}
+
+impl RouteSpec {
+    /// Matches `path` against the pattern; returns the parameters.
+    pub fn match_path(&self, path: &str) -> Option<PathParams> {
+        let mut params = Vec::new();
+        let mut want = self.path.split('/');
+        let mut got = path.split('/');
+        loop {
+            match (want.next(), got.next()) {
+                (None, None) => return Some(PathParams(params)),
+                (Some(w), Some(g)) if w.starts_with('{') && w.ends_with('}') => {
+                    if g.is_empty() {
+                        return None;
+                    }
+                    params.push(g.to_owned());
+                }
+                (Some(w), Some(g)) if w == g => {}
+                _ => return None,
+            }
+        }
+    }
+
+    /// The filter that accepts exactly this route's requests and extracts its path parameters.
+    pub fn filter(
+        &'static self,
+    ) -> impl Filter<Extract = (PathParams,), Error = Rejection> + Clone + Send + Sync + 'static
+    {
+        warp::path::full().and(warp::method()).and_then(
+            move |path: warp::path::FullPath, method: Method| async move {
+                let Some(params) = self.match_path(path.as_str()) else {
+                    return Err(warp::reject::not_found());
+                };
+                if method == self.method || (self.method == Method::GET && method == Method::HEAD) {
+                    Ok(params)
+                } else {
+                    Err(warp::reject::custom(WrongMethod))
+                }
+            },
+        )
+    }
+}
+
+/// Every route the gateway serves, in matching order (the post-edit read first: it is the hot
+/// path). Add a route here and in `http::routes()`; the OpenAPI test fails if one is missing.
+pub static ROUTES: &[&RouteSpec] = &[
+    &HEALTHZ,
+    &READYZ,
+    &OPENAPI,
+    &EVENT_CREATE,
+    &EVENT_GET,
+    &EVENT_UPDATE,
+    &EVENT_DELETE,
+];
+
+macro_rules! v0 {
+    ($p:literal) => {
+        concat!("/rest.php/campaignevents/v0", $p)
+    };
+}
+
+pub static HEALTHZ: RouteSpec = RouteSpec {
+    id: "healthz",
+    method: Method::GET,
+    path: "/healthz",
+    summary: "The process is alive.",
+    access: Access::Public,
+    query: &[],
+    body: None,
+    responses: &[(200, "alive", None)],
+};
+
+pub static READYZ: RouteSpec = RouteSpec {
+    id: "readyz",
+    method: Method::GET,
+    path: "/readyz",
+    summary: "Ready once the cache is warm and Postgres and NATS answer; 503 says which is not.",
+    access: Access::Public,
+    query: &[],
+    body: None,
+    responses: &[
+        (200, "ready", Some("Readiness")),
+        (503, "not ready", Some("Error")),
+    ],
+};
+
+pub static OPENAPI: RouteSpec = RouteSpec {
+    id: "openapi",
+    method: Method::GET,
+    path: "/openapi.json",
+    summary: "This document.",
+    access: Access::Public,
+    query: &[],
+    body: None,
+    responses: &[(200, "OpenAPI 3 document", None)],
+};
+
+pub static EVENT_CREATE: RouteSpec = RouteSpec {
+    id: "createEvent",
+    method: Method::POST,
+    path: v0!("/event_registration"),
+    summary: "Create an event (organizer or admin role). It may already be under way.",
+    access: Access::User,
+    query: &[],
+    body: Some("EventInput"),
+    responses: &[
+        (201, "created", Some("Created")),
+        (400, "invalid input", Some("Error")),
+        (401, "no or bad token", Some("Error")),
+        (403, "not an organizer", Some("Error")),
+    ],
+};
+
+pub static EVENT_GET: RouteSpec = RouteSpec {
+    id: "getEvent",
+    method: Method::GET,
+    path: v0!("/event_registration/{id}"),
+    summary: "Read an event (public).",
+    access: Access::Public,
+    query: &[],
+    body: None,
+    responses: &[
+        (200, "the event", Some("Event")),
+        (400, "bad id", Some("Error")),
+        (404, "no such event, or deleted", Some("Error")),
+    ],
+};
+
+pub static EVENT_UPDATE: RouteSpec = RouteSpec {
+    id: "updateEvent",
+    method: Method::PUT,
+    path: v0!("/event_registration/{id}"),
+    summary: "Replace an event's details (an organizer of that event, or an admin).",
+    access: Access::User,
+    query: &[],
+    body: Some("EventInput"),
+    responses: &[
+        (204, "updated", None),
+        (400, "invalid input", Some("Error")),
+        (401, "no or bad token", Some("Error")),
+        (403, "not an organizer of this event", Some("Error")),
+        (404, "no such event, or deleted", Some("Error")),
+    ],
+};
+
+pub static EVENT_DELETE: RouteSpec = RouteSpec {
+    id: "deleteEvent",
+    method: Method::DELETE,
+    path: v0!("/event_registration/{id}"),
+    summary: "Soft-delete an event (an organizer of that event, or an admin).",
+    access: Access::User,
+    query: &[],
+    body: None,
+    responses: &[
+        (204, "deleted", None),
+        (401, "no or bad token", Some("Error")),
+        (403, "not an organizer of this event", Some("Error")),
+        (404, "no such event, or already deleted", Some("Error")),
+    ],
+};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn patterns_match_whole_paths_only() {
+        let p = EVENT_GET
+            .match_path("/rest.php/campaignevents/v0/event_registration/12")
+            .unwrap();
+        assert_eq!(p.get(0), "12");
+        assert!(EVENT_GET
+            .match_path("/rest.php/campaignevents/v0/event_registration/")
+            .is_none());
+        assert!(EVENT_GET
+            .match_path("/rest.php/campaignevents/v0/event_registration/1/x")
+            .is_none());
+        assert!(EVENT_CREATE
+            .match_path("/rest.php/campaignevents/v0/event_registration")
+            .is_some());
+        assert!(HEALTHZ.match_path("/healthz/").is_none());
+    }
+
+    #[test]
+    fn route_ids_and_method_paths_are_unique() {
+        let mut seen = std::collections::HashSet::new();
+        for r in ROUTES {
+            assert!(seen.insert(r.id), "duplicate id {}", r.id);
+            assert!(seen.insert(Box::leak(
+                format!("{} {}", r.method, r.path).into_boxed_str()
+            )));
+        }
+    }
+}

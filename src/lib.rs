@@ -1,0 +1,13 @@
+//! campaign-events: the ongoing-events cache and edit association service for MediaWiki's
+//! CampaignEvents extension. `main.rs` only parses the command line; everything lives here so
+//! that integration tests start the real service in-process.
+
+pub mod app;
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod http;
+pub mod nats;
+pub mod telemetry;
+pub mod wikis;

@@ -1,0 +1,238 @@
+//! NATS JetStream: the connection, and the three streams with their durable consumers
+//! (CONTRACT.md "NATS"). Every name and subject carries `STREAM_PREFIX`.
+
+use std::time::Duration;
+
+use anyhow::Context as _;
+use async_nats::jetstream::{self, consumer, stream};
+
+/// Streams and consumer names, with the configured prefix applied once, here.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Names {
+    prefix: String,
+}
+
+/// What `ensure_streams` found for one stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamState {
+    Created,
+    Unchanged,
+    /// It existed with different limits or subjects and was brought in line.
+    Updated,
+}
+
+/// How long JetStream remembers a `Nats-Msg-Id` to drop a re-publish of the same edit. The
+/// contract asks for at least ten minutes; a frontend retrying after a network blip is covered
+/// many times over.
+pub const EDITS_DUPLICATE_WINDOW: Duration = Duration::from_secs(20 * 60);
+
+/// The change log is replayed from a snapshot at warm-up; a week covers any restart.
+pub const CHANGES_MAX_AGE: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// Registration commands are deduplicated by their publisher's `Nats-Msg-Id` in this window.
+pub const REGISTRATIONS_DUPLICATE_WINDOW: Duration = Duration::from_secs(10 * 60);
+
+/// How many times the diff workers' consumer delivers a job before it is dead-lettered.
+pub const EDITS_MAX_DELIVER: i64 = 10;
+
+impl Names {
+    pub fn new(prefix: &str) -> Self {
+        Self {
+            prefix: prefix.to_owned(),
+        }
+    }
+
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    pub fn registrations_stream(&self) -> String {
+        format!("{}CE_REGISTRATIONS", self.prefix)
+    }
+    pub fn changes_stream(&self) -> String {
+        format!("{}CE_CHANGES", self.prefix)
+    }
+    pub fn edits_stream(&self) -> String {
+        format!("{}CE_EDITS", self.prefix)
+    }
+    pub fn registrations_consumer(&self) -> String {
+        format!("{}registrations", self.prefix)
+    }
+    pub fn diff_workers_consumer(&self) -> String {
+        format!("{}diff-workers", self.prefix)
+    }
+
+    /// `{prefix}campaignevents.{kind}.>`: the subjects of one stream.
+    fn subjects(&self, kind: &str) -> String {
+        format!("{}campaignevents.{kind}.>", self.prefix)
+    }
+
+    /// Where clients publish a registration command for `event_id`.
+    pub fn registration_subject(&self, event_id: u64) -> String {
+        format!("{}campaignevents.registrations.{event_id}", self.prefix)
+    }
+
+    /// Where the service publishes a committed change (`participant.{event}` and the like).
+    pub fn change_subject(&self, suffix: &str) -> String {
+        format!("{}campaignevents.changes.{suffix}", self.prefix)
+    }
+
+    /// Where the gateway publishes the association job of an edit on `wiki_id`.
+    pub fn edit_subject(&self, wiki_id: &str) -> String {
+        format!("{}campaignevents.edits.{wiki_id}", self.prefix)
+    }
+
+    /// The desired configuration of each stream.
+    pub fn stream_configs(&self) -> [stream::Config; 3] {
+        [
+            stream::Config {
+                name: self.registrations_stream(),
+                subjects: vec![self.subjects("registrations")],
+                retention: stream::RetentionPolicy::WorkQueue,
+                storage: stream::StorageType::File,
+                duplicate_window: REGISTRATIONS_DUPLICATE_WINDOW,
+                // A command is small; this bounds what a misbehaving client can push.
+                max_message_size: 4 * 1024,
+                ..Default::default()
+            },
+            stream::Config {
+                name: self.changes_stream(),
+                subjects: vec![self.subjects("changes")],
+                retention: stream::RetentionPolicy::Limits,
+                storage: stream::StorageType::File,
+                max_age: CHANGES_MAX_AGE,
+                max_message_size: 64 * 1024,
+                ..Default::default()
+            },
+            stream::Config {
+                name: self.edits_stream(),
+                subjects: vec![self.subjects("edits")],
+                retention: stream::RetentionPolicy::WorkQueue,
+                storage: stream::StorageType::File,
+                duplicate_window: EDITS_DUPLICATE_WINDOW,
+                max_message_size: 8 * 1024,
+                ..Default::default()
+            },
+        ]
+    }
+
+    /// The durable pull consumers shared by every instance, with the stream each reads.
+    pub fn consumer_configs(&self) -> [(String, consumer::pull::Config); 2] {
+        [
+            (
+                self.registrations_stream(),
+                consumer::pull::Config {
+                    durable_name: Some(self.registrations_consumer()),
+                    ack_policy: consumer::AckPolicy::Explicit,
+                    ack_wait: Duration::from_secs(30),
+                    max_deliver: 20,
+                    ..Default::default()
+                },
+            ),
+            (
+                self.edits_stream(),
+                consumer::pull::Config {
+                    durable_name: Some(self.diff_workers_consumer()),
+                    ack_policy: consumer::AckPolicy::Explicit,
+                    ack_wait: Duration::from_secs(60),
+                    max_deliver: EDITS_MAX_DELIVER,
+                    ..Default::default()
+                },
+            ),
+        ]
+    }
+}
+
+/// Connects to NATS. The client reconnects by itself, forever, once connected; the first
+/// connection must succeed, so that a wrong `NATS_URL` fails the start loudly.
+pub async fn connect(url: &str) -> anyhow::Result<async_nats::Client> {
+    async_nats::ConnectOptions::new()
+        .name("campaign-events")
+        .connection_timeout(Duration::from_secs(5))
+        .event_callback(|event| async move {
+            match event {
+                async_nats::Event::Disconnected => tracing::warn!("NATS disconnected"),
+                async_nats::Event::Connected => tracing::info!("NATS connected"),
+                other => tracing::debug!(event = %other, "NATS event"),
+            }
+        })
+        .connect(url)
+        .await
+        .with_context(|| format!("cannot connect to NATS at {url}"))
+}
+
+/// A JetStream context with a request timeout short enough for a request path to answer 503
+/// quickly when NATS is away.
+pub fn jetstream(client: async_nats::Client) -> jetstream::Context {
+    let mut js = jetstream::new(client);
+    js.set_timeout(Duration::from_secs(5));
+    js
+}
+
+/// Creates each stream if missing and brings an existing one in line with the desired config.
+/// A stream created with another retention policy cannot be converted: that is an error an
+/// operator must resolve, reported with the stream's name.
+pub async fn ensure_streams(
+    js: &jetstream::Context,
+    names: &Names,
+) -> anyhow::Result<Vec<(String, StreamState)>> {
+    let mut states = Vec::new();
+    for desired in names.stream_configs() {
+        let name = desired.name.clone();
+        let state = match js.get_stream(&name).await {
+            Ok(mut existing) => {
+                let info = existing
+                    .info()
+                    .await
+                    .with_context(|| format!("cannot read stream {name}"))?;
+                let have = &info.config;
+                if have.retention != desired.retention {
+                    anyhow::bail!(
+                        "stream {name} exists with retention {:?}, expected {:?}; \
+                         delete it or choose another STREAM_PREFIX",
+                        have.retention,
+                        desired.retention
+                    );
+                }
+                if have.subjects == desired.subjects
+                    && have.duplicate_window == desired.duplicate_window
+                    && have.max_age == desired.max_age
+                    && have.max_message_size == desired.max_message_size
+                {
+                    StreamState::Unchanged
+                } else {
+                    js.update_stream(&desired)
+                        .await
+                        .with_context(|| format!("cannot update stream {name}"))?;
+                    StreamState::Updated
+                }
+            }
+            Err(e) if is_stream_not_found(&e) => {
+                js.create_stream(desired)
+                    .await
+                    .with_context(|| format!("cannot create stream {name}"))?;
+                StreamState::Created
+            }
+            Err(e) => {
+                return Err(anyhow::anyhow!(e))
+                    .with_context(|| format!("cannot look up stream {name} (is JetStream on?)"))
+            }
+        };
+        tracing::info!(stream = %name, ?state, "stream ready");
+        states.push((name, state));
+    }
+    for (stream_name, config) in names.consumer_configs() {
+        js.create_consumer_on_stream(config, &stream_name)
+            .await
+            .with_context(|| format!("cannot create the durable consumer on {stream_name}"))?;
+    }
+    Ok(states)
+}
+
+fn is_stream_not_found(e: &jetstream::context::GetStreamError) -> bool {
+    matches!(
+        e.kind(),
+        jetstream::context::GetStreamErrorKind::JetStream(inner)
+            if inner.error_code() == jetstream::ErrorCode::STREAM_NOT_FOUND
+    )
+}
