@@ -110,14 +110,12 @@ impl Application {
         let (drain_tx, mut drain_rx) = watch::channel(false);
         let server = warp::serve(http::routes(state.clone()))
             .incoming(listener)
-            .graceful(async move {
-                let _ = drain_rx.wait_for(|stop| *stop).await;
-            })
+            .graceful(async move { fired(&mut drain_rx).await })
             .run();
         let mut server = std::pin::pin!(server);
         tokio::select! {
             _ = &mut server => {}
-            _ = shutdown.wait_for(|stop| *stop) => {
+            _ = fired(&mut shutdown) => {
                 tracing::info!("shutting down: draining in-flight requests");
                 let _ = drain_tx.send(true);
                 if tokio::time::timeout(settings.shutdown_grace(), &mut server).await.is_err() {
@@ -132,6 +130,11 @@ impl Application {
         tracing::info!("stopped");
         Ok(())
     }
+}
+
+/// Resolves once the channel says stop (or its sender is gone).
+async fn fired(rx: &mut watch::Receiver<bool>) {
+    let _ = rx.wait_for(|stop| *stop).await;
 }
 
 /// A shutdown channel: the handle fires it, `run` watches it.

@@ -101,6 +101,9 @@ impl Names {
                 retention: stream::RetentionPolicy::Limits,
                 storage: stream::StorageType::File,
                 max_age: CHANGES_MAX_AGE,
+                // Set explicitly so that "is it as configured?" compares like with like (the
+                // server would otherwise fill in its own default).
+                duplicate_window: Duration::from_secs(120),
                 max_message_size: 64 * 1024,
                 ..Default::default()
             },

@@ -91,9 +91,8 @@ pub async fn replace(
 ) -> Result<WriteOutcome, DbError> {
     let mut client = pool.get().await?;
     let tx = client.transaction().await?;
-    match lock_live(&tx, id).await? {
-        Some(outcome) => return Ok(outcome),
-        None => {}
+    if let Some(outcome) = lock_live(&tx, id).await? {
+        return Ok(outcome);
     }
     tx.execute(
         "UPDATE ce_events SET name = $2, start_utc = $3, end_utc = $4, timezone = $5, \

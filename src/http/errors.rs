@@ -10,9 +10,14 @@ use warp::Reply;
 use crate::db::DbError;
 
 /// An error answer: `{"errorKey", "messageTranslations": {"en"}, "httpCode", "httpReason"}`.
-/// Extra members (`name`, `checks`) follow MediaWiki's habit of adding context fields.
+/// Boxed, so that `Result<T, ApiError>` stays small on the happy path.
+#[derive(Debug, Clone)]
+pub struct ApiError(Box<ErrorBody>);
+
+/// The serialized error. Extra members (`name`, `checks`) follow MediaWiki's habit of adding
+/// context fields.
 #[derive(Debug, Clone, Serialize)]
-pub struct ApiError {
+pub struct ErrorBody {
     #[serde(rename = "errorKey")]
     pub key: String,
     #[serde(rename = "messageTranslations")]
@@ -35,23 +40,32 @@ pub struct Messages {
 
 impl ApiError {
     pub fn new(status: StatusCode, key: &str, message: impl Into<String>) -> Self {
-        Self {
+        Self(Box::new(ErrorBody {
             key: key.to_owned(),
             messages: Messages { en: message.into() },
             code: status.as_u16(),
             reason: status.canonical_reason().unwrap_or("Error").to_owned(),
             name: None,
             checks: None,
-        }
+        }))
     }
 
     pub fn with_name(mut self, name: &str) -> Self {
-        self.name = Some(name.to_owned());
+        self.0.name = Some(name.to_owned());
         self
     }
 
+    pub fn with_checks(mut self, checks: serde_json::Value) -> Self {
+        self.0.checks = Some(checks);
+        self
+    }
+
+    pub fn key(&self) -> &str {
+        &self.0.key
+    }
+
     pub fn status(&self) -> StatusCode {
-        StatusCode::from_u16(self.code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+        StatusCode::from_u16(self.0.code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
     }
 
     /// A body that is not JSON, not an object of the expected shape, or mistyped.
@@ -132,7 +146,7 @@ impl From<DbError> for ApiError {
 impl Reply for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
-        let mut resp = warp::reply::json(&self).into_response();
+        let mut resp = warp::reply::json(&*self.0).into_response();
         *resp.status_mut() = status;
         resp
     }
@@ -147,6 +161,16 @@ pub fn respond<T: Reply>(result: Result<T, ApiError>) -> Result<Response, Infall
     })
 }
 
+/// The body is larger than `MAX_BODY_BYTES`.
+#[derive(Debug)]
+pub struct BodyTooLarge;
+impl warp::reject::Reject for BodyTooLarge {}
+
+/// The connection failed while the body was being read.
+#[derive(Debug)]
+pub struct BodyUnreadable;
+impl warp::reject::Reject for BodyUnreadable {}
+
 /// Maps warp's own rejections (no route, wrong method, body limits) to the error shape.
 pub async fn recover(rejection: warp::Rejection) -> Result<Response, Infallible> {
     use warp::reject;
@@ -156,18 +180,16 @@ pub async fn recover(rejection: warp::Rejection) -> Result<Response, Infallible>
             "rest-no-match",
             "The requested relative path did not match any known handler.",
         )
-    } else if rejection.find::<reject::PayloadTooLarge>().is_some() {
+    } else if rejection.find::<reject::PayloadTooLarge>().is_some()
+        || rejection.find::<BodyTooLarge>().is_some()
+    {
         ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "rest-request-body-too-large",
             "The request body is larger than this service accepts.",
         )
-    } else if rejection.find::<reject::LengthRequired>().is_some() {
-        ApiError::new(
-            StatusCode::LENGTH_REQUIRED,
-            "rest-length-required",
-            "A Content-Length header is required.",
-        )
+    } else if rejection.find::<BodyUnreadable>().is_some() {
+        ApiError::invalid_body("the body could not be read")
     } else if rejection.find::<reject::UnsupportedMediaType>().is_some() {
         ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,

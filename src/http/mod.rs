@@ -94,16 +94,47 @@ fn authorization() -> impl Filter<Extract = (Option<String>,), Error = Rejection
     warp::header::optional::<String>("authorization")
 }
 
-/// The body filter: `Content-Length` required and capped, so an oversized body is refused
-/// before it is read.
+/// The body filter: at most `limit` bytes, refused with 413 as soon as `Content-Length` says
+/// it is larger, or as soon as a body without one grows past the limit while being read.
 fn body(limit: u64) -> impl Filter<Extract = (Body,), Error = Rejection> + Clone {
-    warp::body::content_length_limit(limit)
+    warp::header::optional::<u64>("content-length")
         .and(warp::header::optional::<String>("content-type"))
-        .and(warp::body::bytes())
-        .map(|content_type, bytes| Body {
-            content_type,
-            bytes,
-        })
+        .and(warp::body::stream())
+        .and_then(
+            move |length: Option<u64>, content_type: Option<String>, stream| async move {
+                if length.is_some_and(|l| l > limit) {
+                    return Err(warp::reject::custom(errors::BodyTooLarge));
+                }
+                let bytes = read_limited(stream, limit).await?;
+                Ok(Body {
+                    content_type,
+                    bytes,
+                })
+            },
+        )
+}
+
+async fn read_limited<S, B>(stream: S, limit: u64) -> Result<Bytes, Rejection>
+where
+    S: futures::Stream<Item = Result<B, warp::Error>>,
+    B: bytes::Buf,
+{
+    use futures::StreamExt;
+    let mut stream = std::pin::pin!(stream);
+    let mut bytes = bytes::BytesMut::new();
+    while let Some(chunk) = stream.next().await {
+        let mut chunk = chunk.map_err(|_| warp::reject::custom(errors::BodyUnreadable))?;
+        if bytes.len() as u64 + chunk.remaining() as u64 > limit {
+            return Err(warp::reject::custom(errors::BodyTooLarge));
+        }
+        while chunk.has_remaining() {
+            let part = chunk.chunk();
+            let n = part.len();
+            bytes.extend_from_slice(part);
+            chunk.advance(n);
+        }
+    }
+    Ok(bytes.freeze())
 }
 
 /// Every route, with error recovery, request ids and access logging around them.

@@ -53,13 +53,13 @@ pub async fn readyz(state: Shared) -> Result<Response, Infallible> {
     if failing.is_empty() {
         return Ok(warp::reply::json(&json!({"status": "ready", "checks": map})).into_response());
     }
-    let mut err = ApiError::new(
+    Ok(ApiError::new(
         StatusCode::SERVICE_UNAVAILABLE,
         "campaignevents-not-ready",
         format!("Not ready: {}.", failing.join("; ")),
-    );
-    err.checks = Some(serde_json::Value::Object(map));
-    Ok(err.into_response())
+    )
+    .with_checks(serde_json::Value::Object(map))
+    .into_response())
 }
 
 async fn ping_postgres(state: &Shared) -> Result<(), String> {

@@ -1,0 +1,258 @@
+//! `spawn_app()`: the real service, in-process, on port 0, against a fresh uniquely named
+//! database and a unique stream prefix, both removed when the `TestApp` is dropped.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use campaign_events::app::{self, Application, ShutdownHandle};
+use campaign_events::auth;
+use campaign_events::config::{AuthSettings, CacheMode, ServeSettings, Settings, DEV_JWT_SECRET};
+use campaign_events::nats::Names;
+use campaign_events_actors::domain::UserId;
+use serde_json::{json, Value};
+
+pub const PG_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+pub const NATS_URL: &str = "nats://127.0.0.1:4222";
+
+/// A name no other test (in this process or another) is using.
+pub fn unique_name(kind: &str) -> String {
+    static N: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!(
+        "{kind}_{}_{nanos:x}_{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+pub fn database_url(db: &str) -> String {
+    format!("postgres://postgres@127.0.0.1:5432/{db}")
+}
+
+/// Settings for a test instance: port 0, its own database and prefix, the dev secret.
+pub fn test_settings(db: &str, prefix: &str) -> ServeSettings {
+    ServeSettings {
+        common: Settings {
+            database_url: database_url(db),
+            nats_url: NATS_URL.into(),
+            stream_prefix: prefix.into(),
+            wikis_file: None,
+            database_pool_size: 4,
+        },
+        auth: AuthSettings {
+            jwt_hs256_secret: None,
+            jwt_rs256_public_key_file: None,
+        },
+        listen_addr: "127.0.0.1:0".parse().unwrap(),
+        cache_mode: CacheMode::Actors,
+        max_body_bytes: 64 * 1024,
+        shutdown_grace_secs: 5,
+    }
+}
+
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub db_name: String,
+    pub prefix: String,
+    pub http: reqwest::Client,
+    shutdown: ShutdownHandle,
+    task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// Like [`spawn_app`], letting the test adjust the settings first.
+pub async fn spawn_app_with(adjust: impl FnOnce(&mut ServeSettings)) -> TestApp {
+    campaign_events::telemetry::init();
+    let db_name = unique_name("ce_test");
+    let prefix = unique_name("t");
+    let mut settings = test_settings(&db_name, &prefix);
+    adjust(&mut settings);
+    let app = Application::build(settings).await.expect("the app builds");
+    let addr = app.local_addr();
+    let (shutdown, rx) = app::shutdown_channel();
+    let task = tokio::spawn(app.run(rx));
+    TestApp {
+        addr,
+        db_name,
+        prefix,
+        http: reqwest::Client::builder()
+            .timeout(Duration::from_secs(20))
+            .build()
+            .unwrap(),
+        shutdown,
+        task: Some(task),
+    }
+}
+
+/// A token signed with the dev secret the test apps verify with.
+pub fn token(user_id: u64, name: &str, roles: &[&str]) -> String {
+    auth::mint(
+        DEV_JWT_SECRET,
+        UserId::new(user_id).unwrap(),
+        name,
+        roles.iter().map(|r| r.to_string()).collect(),
+        3600,
+    )
+    .unwrap()
+}
+
+pub fn organizer_token(user_id: u64) -> String {
+    token(user_id, &format!("Organizer{user_id}"), &["organizer"])
+}
+
+/// A valid event body; tests change what they need.
+pub fn event_body() -> Value {
+    json!({
+        "event_name": "Women in Red",
+        "start_time": "2026-11-01T00:00:00Z",
+        "end_time": "2026-11-30T23:59:59Z",
+        "timezone": "Europe/Lisbon",
+        "wikis": ["ptwiki", "enwiki"],
+        "track_contributions": true,
+        "status": "open"
+    })
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    pub fn v0(&self, path: &str) -> String {
+        self.url(&format!("/rest.php/campaignevents/v0{path}"))
+    }
+
+    /// Creates an event as `organizer` and returns its id.
+    pub async fn create_event(&self, organizer: u64, body: &Value) -> u64 {
+        let resp = self
+            .http
+            .post(self.v0("/event_registration"))
+            .bearer_auth(organizer_token(organizer))
+            .json(body)
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status();
+        let v: Value = resp.json().await.unwrap();
+        assert_eq!(status, 201, "create failed: {v}");
+        v["id"].as_u64().unwrap()
+    }
+
+    pub async fn get_json(&self, url: &str) -> (u16, Value) {
+        let resp = self.http.get(url).send().await.unwrap();
+        let status = resp.status().as_u16();
+        let body = resp.text().await.unwrap();
+        (
+            status,
+            serde_json::from_str(&body).unwrap_or(Value::String(body)),
+        )
+    }
+
+    /// A fresh connection to this app's database.
+    pub async fn db(&self) -> tokio_postgres::Client {
+        let (client, conn) =
+            tokio_postgres::connect(&database_url(&self.db_name), tokio_postgres::NoTls)
+                .await
+                .unwrap();
+        tokio::spawn(conn);
+        client
+    }
+
+    /// Terminates every server connection to this app's database (a Postgres restart, as
+    /// the app's pool sees it).
+    pub async fn db_kill_connections(&self) {
+        admin()
+            .await
+            .execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                 WHERE datname = $1 AND pid <> pg_backend_pid()",
+                &[&self.db_name],
+            )
+            .await
+            .unwrap();
+    }
+
+    /// Graceful stop; waits for the server task to finish.
+    pub async fn stop(&mut self) {
+        self.shutdown.shutdown();
+        if let Some(task) = self.task.take() {
+            tokio::time::timeout(Duration::from_secs(15), task)
+                .await
+                .expect("the app stops within its grace period")
+                .unwrap()
+                .unwrap();
+        }
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.shutdown.shutdown();
+        cleanup(self.db_name.clone(), self.prefix.clone());
+    }
+}
+
+/// Drops the database and deletes the streams. Runs on its own thread and runtime because
+/// `Drop` cannot await and the test's runtime may be shutting down.
+pub fn cleanup(db_name: String, prefix: String) {
+    let _ = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            if let Ok((client, conn)) =
+                tokio_postgres::connect(PG_ADMIN_URL, tokio_postgres::NoTls).await
+            {
+                tokio::spawn(conn);
+                let _ = client
+                    .batch_execute(&format!(
+                        "DROP DATABASE IF EXISTS \"{db_name}\" WITH (FORCE)"
+                    ))
+                    .await;
+            }
+            if let Ok(nc) = async_nats::connect(NATS_URL).await {
+                let js = async_nats::jetstream::new(nc);
+                let names = Names::new(&prefix);
+                for s in [
+                    names.registrations_stream(),
+                    names.changes_stream(),
+                    names.edits_stream(),
+                ] {
+                    let _ = js.delete_stream(&s).await;
+                }
+            }
+        });
+    })
+    .join();
+}
+
+/// A connection to the server's `postgres` database, for admin work.
+pub async fn admin() -> tokio_postgres::Client {
+    let (client, conn) = tokio_postgres::connect(PG_ADMIN_URL, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    client
+}
+
+/// Asserts the MediaWiki REST error shape and returns the errorKey.
+pub fn assert_error_shape(status: u16, body: &Value) -> String {
+    assert!(body.is_object(), "error body is not JSON: {body}");
+    assert_eq!(body["httpCode"].as_u64(), Some(status as u64), "{body}");
+    assert!(body["httpReason"].is_string(), "{body}");
+    assert!(
+        body["messageTranslations"]["en"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()),
+        "{body}"
+    );
+    body["errorKey"].as_str().expect("errorKey").to_owned()
+}

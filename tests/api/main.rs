@@ -1,0 +1,12 @@
+//! Integration tests: the real service against real Postgres and NATS, spoken to over HTTP.
+//! One binary with modules, so the suite links once.
+
+mod helpers;
+
+mod auth;
+mod bad_input;
+mod events;
+mod migrations;
+mod ops;
+mod shutdown;
+mod streams;
