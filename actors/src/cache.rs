@@ -1,0 +1,351 @@
+//! The cache as the service uses it: starts the actor system on its own threads, and offers
+//! reads, changes, warm-up, sweeps and purges as plain async methods callable from any tokio
+//! runtime (an `Addr` is a channel; asking it works from anywhere).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration as StdDuration;
+
+use actix::prelude::*;
+use chrono::Duration;
+
+use crate::change::{Change, ParticipantChange};
+use crate::clock::SharedClock;
+use crate::directory::{EventDirectory, Upsert};
+use crate::domain::{EventFacts, EventId, UserId};
+use crate::registry::RegistryCore;
+use crate::stats::{CacheStats, Lookup};
+use crate::store::{Store, StoreError};
+use crate::supervisor::{EventUpdated, Replan, Supervisor, Sweep, SweepReport, Tick};
+use crate::user_cache::GetOngoing;
+
+/// Tuning of the cache.
+#[derive(Debug, Clone)]
+pub struct CacheConfig {
+    /// Arbiters (threads) the user actors are spread over.
+    pub arbiters: usize,
+    /// Messages an actor's mailbox holds before `send` waits. actix's default of 16 is too
+    /// small for a popular user hammered by reads; unbounded would hide overload.
+    pub mailbox_capacity: usize,
+    /// How far ahead events are held and their starts put on the timeline.
+    pub horizon: Duration,
+    /// How often the sweep reconciles with the database.
+    pub sweep_interval: StdDuration,
+    /// How long a read waits for an actor before the caller falls back to the database.
+    pub ask_timeout: StdDuration,
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        Self {
+            arbiters: std::thread::available_parallelism()
+                .map_or(2, |n| n.get())
+                .clamp(1, 16),
+            mailbox_capacity: 256,
+            horizon: Duration::hours(24),
+            sweep_interval: StdDuration::from_secs(300),
+            ask_timeout: StdDuration::from_millis(250),
+        }
+    }
+}
+
+/// Why a read could not be answered from the cache; the caller falls back to the database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum AskError {
+    #[error("the user's actor did not answer in time")]
+    Timeout,
+    #[error("the user's actor kept stopping under concurrent changes")]
+    Churning,
+}
+
+/// How many times a read looks the user up again after meeting a stopped actor.
+const READ_TRIES: usize = 8;
+
+/// What warm-up loaded.
+#[derive(Debug, Clone, Default)]
+pub struct WarmUpReport {
+    pub events: usize,
+    pub users: usize,
+    pub memberships: usize,
+}
+
+pub struct Cache {
+    core: Arc<RegistryCore>,
+    supervisor: Addr<Supervisor>,
+    clock: SharedClock,
+    config: CacheConfig,
+    system: System,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Cache {
+    /// Starts the actor system: one thread for the system arbiter (the supervisor) and
+    /// `config.arbiters` more for the user actors.
+    pub fn start(
+        config: CacheConfig,
+        store: Arc<dyn Store>,
+        clock: SharedClock,
+    ) -> std::io::Result<Self> {
+        let stats = Arc::new(CacheStats::default());
+        let directory = Arc::new(EventDirectory::new(config.horizon));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let cfg = config.clone();
+        let clk = clock.clone();
+        let thread = std::thread::Builder::new()
+            .name("ce-actors".into())
+            .spawn(move || {
+                let system = System::new();
+                system.block_on(async move {
+                    let arbiters: Vec<ArbiterHandle> = (0..cfg.arbiters.max(1))
+                        .map(|_| Arbiter::new().handle())
+                        .collect();
+                    let core = Arc::new(RegistryCore::new(
+                        arbiters,
+                        directory,
+                        clk.clone(),
+                        stats,
+                        cfg.mailbox_capacity,
+                    ));
+                    let supervisor =
+                        Supervisor::new(core.clone(), store, clk, cfg.sweep_interval).start();
+                    let _ = tx.send((core, supervisor, System::current()));
+                });
+                let _ = system.run();
+            })?;
+        let (core, supervisor, system) = rx
+            .recv()
+            .map_err(|_| std::io::Error::other("the actor system did not start"))?;
+        Ok(Self {
+            core,
+            supervisor,
+            clock,
+            config,
+            system,
+            thread: Some(thread),
+        })
+    }
+
+    pub fn stats(&self) -> &Arc<CacheStats> {
+        self.core.stats()
+    }
+
+    pub fn directory(&self) -> &Arc<EventDirectory> {
+        self.core.directory()
+    }
+
+    pub fn registry(&self) -> &Arc<RegistryCore> {
+        &self.core
+    }
+
+    pub fn clock(&self) -> &SharedClock {
+        &self.clock
+    }
+
+    /// The user's ongoing events, sorted by id. No actor: empty, with no hop. The lookup is
+    /// counted as `Hit` or `Empty` here; a caller that falls back on error counts `Fallback`.
+    pub async fn ongoing(&self, user: UserId) -> Result<Vec<Arc<EventFacts>>, AskError> {
+        // An actor that stopped between the lookup and the ask has a closed mailbox; looking up
+        // again finds its successor or no one (invariant 3). Under a storm of joins and leaves
+        // this can repeat; past a few tries the caller asks the database instead.
+        for _ in 0..READ_TRIES {
+            let Some(addr) = self.core.lookup(user) else {
+                self.stats().lookup(Lookup::Empty);
+                return Ok(Vec::new());
+            };
+            match addr.send(GetOngoing).timeout(self.config.ask_timeout).await {
+                Ok(events) => {
+                    self.stats().lookup(Lookup::Hit);
+                    return Ok(events);
+                }
+                Err(MailboxError::Timeout) => return Err(AskError::Timeout),
+                Err(MailboxError::Closed) => continue,
+            }
+        }
+        Err(AskError::Churning)
+    }
+
+    /// Applies a committed change (from this instance or from the change stream). Idempotent
+    /// and order-insensitive by version (invariant 4).
+    pub async fn apply(&self, change: Change) {
+        match change {
+            Change::Participant(p) => self.apply_participant(p),
+            Change::Event(facts) => self.apply_event(facts).await,
+        }
+    }
+
+    fn apply_participant(&self, p: ParticipantChange) {
+        if p.active {
+            // Only events ongoing now get an actor; a registration for an upcoming event is
+            // brought in by the supervisor when the event starts.
+            let now = self.clock.now();
+            if self
+                .directory()
+                .get(p.event_id)
+                .is_some_and(|f| f.window.is_ongoing_at(now))
+            {
+                self.core.join(p.user_id, p.event_id, p.version);
+            }
+        } else {
+            self.core.leave(p.user_id, p.event_id, p.version);
+        }
+    }
+
+    async fn apply_event(&self, facts: EventFacts) {
+        let id = facts.id;
+        let upsert = self.directory().upsert(facts, self.clock.now());
+        if upsert == Upsert::Stale {
+            return;
+        }
+        self.core.notify_event(id);
+        let _ = self.supervisor.send(EventUpdated(upsert)).await;
+    }
+
+    /// Loads the directory and every membership of an ongoing event from the store. Changes
+    /// applied meanwhile are kept when newer (versions decide).
+    pub async fn warm_up(&self, store: &dyn Store) -> Result<WarmUpReport, StoreError> {
+        let now = self.clock.now();
+        let events = store.events_around(now, self.config.horizon).await?;
+        let n_events = events.len();
+        self.directory().replace_all(events, now);
+        let snapshot = store.ongoing_memberships(now).await?;
+        let memberships = snapshot.memberships.len();
+        let mut users = 0;
+        let mut current: Option<(UserId, Vec<(EventId, i64)>)> = None;
+        for (user, event, version) in snapshot.memberships {
+            match &mut current {
+                Some((u, list)) if *u == user => list.push((event, version)),
+                _ => {
+                    if let Some((u, list)) = current.take() {
+                        self.load_user(u, list);
+                        users += 1;
+                    }
+                    current = Some((user, vec![(event, version)]));
+                }
+            }
+        }
+        if let Some((u, list)) = current {
+            self.load_user(u, list);
+            users += 1;
+        }
+        let _ = self.supervisor.send(Replan).await;
+        Ok(WarmUpReport {
+            events: n_events,
+            users,
+            memberships,
+        })
+    }
+
+    /// Seeds one user at warm-up, skipping memberships an unregistration already overtook.
+    fn load_user(&self, user: UserId, list: Vec<(EventId, i64)>) {
+        let list: Vec<_> = list
+            .into_iter()
+            .filter(|(e, v)| self.core.tombstone(user, *e).is_none_or(|t| t < *v))
+            .collect();
+        if self.core.lookup(user).is_some() {
+            for (event, version) in list {
+                self.core.join(user, event, version);
+            }
+        } else if !list.is_empty() {
+            self.core.reset(user, list);
+        }
+    }
+
+    /// Processes the starts that are due now (the timer does this by itself).
+    pub async fn tick(&self) -> Result<usize, StoreError> {
+        self.supervisor
+            .send(Tick)
+            .await
+            .map_err(|e| StoreError(e.to_string()))?
+    }
+
+    /// Reconciles with the database now (it also runs every `sweep_interval`).
+    pub async fn sweep(&self) -> Result<SweepReport, StoreError> {
+        self.supervisor
+            .send(Sweep)
+            .await
+            .map_err(|e| StoreError(e.to_string()))?
+    }
+
+    /// Drops a user's entry and rebuilds it from the store. Returns (before, after) event ids.
+    pub async fn purge_user(
+        &self,
+        store: &dyn Store,
+        user: UserId,
+    ) -> Result<(Vec<EventId>, Vec<EventId>), StoreError> {
+        let before: Vec<EventId> = self
+            .ongoing(user)
+            .await
+            .unwrap_or_default()
+            .iter()
+            .map(|f| f.id)
+            .collect();
+        let now = self.clock.now();
+        let fresh = store.user_memberships(user, now).await?;
+        let after: Vec<EventId> = fresh.iter().map(|(e, _)| *e).collect();
+        self.core.reset(user, fresh);
+        Ok((before, after))
+    }
+
+    /// Reloads one event's facts and participants from the store.
+    pub async fn purge_event(
+        &self,
+        store: &dyn Store,
+        event: EventId,
+    ) -> Result<usize, StoreError> {
+        let now = self.clock.now();
+        let events = store.events_around(now, self.config.horizon).await?;
+        match events.into_iter().find(|f| f.id == event) {
+            Some(facts) => {
+                self.directory().remove(event);
+                let upsert = match self.directory().upsert(facts.clone(), now) {
+                    Upsert::Stale => {
+                        // Same version as before: force the copy in.
+                        Upsert::Changed(Arc::new(facts))
+                    }
+                    other => other,
+                };
+                self.core.notify_event(event);
+                let _ = self.supervisor.send(EventUpdated(upsert)).await;
+            }
+            None => {
+                self.directory().remove(event);
+                self.core.notify_event(event);
+            }
+        }
+        let mut reloaded = 0;
+        if self
+            .directory()
+            .get(event)
+            .is_some_and(|f| f.window.is_ongoing_at(now))
+        {
+            let participants: HashMap<UserId, i64> =
+                store.participants_of(event).await?.into_iter().collect();
+            reloaded = participants.len();
+            for (user, version) in participants {
+                let mut list = store.user_memberships(user, now).await?;
+                list.retain(|(e, _)| *e != event);
+                list.push((event, version));
+                self.core.reset(user, list);
+            }
+        }
+        Ok(reloaded)
+    }
+
+    /// Stops the actor system and waits for its threads.
+    pub fn stop(mut self) {
+        self.shutdown();
+    }
+
+    fn shutdown(&mut self) {
+        self.system.stop();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for Cache {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}

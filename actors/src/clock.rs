@@ -1,0 +1,60 @@
+//! Time, injectable: production reads the system clock; tests move a manual clock past starts
+//! and ends and then ask the supervisor to act, through the same code path a timer takes.
+
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, Utc};
+
+/// Where "now" comes from.
+pub trait Clock: Send + Sync + 'static {
+    fn now(&self) -> DateTime<Utc>;
+}
+
+/// The system clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+}
+
+/// A clock that only moves when told to.
+#[derive(Debug, Clone)]
+pub struct ManualClock {
+    now: Arc<Mutex<DateTime<Utc>>>,
+}
+
+impl ManualClock {
+    pub fn new(start: DateTime<Utc>) -> Self {
+        Self {
+            now: Arc::new(Mutex::new(start)),
+        }
+    }
+
+    pub fn set(&self, t: DateTime<Utc>) {
+        *self.now.lock().unwrap_or_else(|p| p.into_inner()) = t;
+    }
+
+    pub fn advance(&self, by: chrono::Duration) {
+        let mut now = self.now.lock().unwrap_or_else(|p| p.into_inner());
+        *now += by;
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> DateTime<Utc> {
+        *self.now.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// The clock as the cache shares it.
+pub type SharedClock = Arc<dyn Clock>;
+
+/// Converts a wall-clock wait into a tokio duration, clamped so that a deadline in the past
+/// fires at once and a far one is re-checked at least hourly (the clock may jump).
+pub fn until(now: DateTime<Utc>, deadline: DateTime<Utc>) -> std::time::Duration {
+    let wait = (deadline - now).to_std().unwrap_or_default();
+    wait.min(std::time::Duration::from_secs(3600))
+}

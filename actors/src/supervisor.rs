@@ -1,0 +1,363 @@
+//! The Supervisor: keeps the timeline of upcoming event starts and brings participants in at
+//! the start instant (one query per starting event), and runs the periodic sweep that
+//! reconciles the actors with the database and reports the drift it had to fix (invariant 2).
+//!
+//! It is long-lived and owns no per-user state; the self-stopping user actors are deliberately
+//! not supervised (a supervisor would restart them).
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration as StdDuration;
+
+use actix::prelude::*;
+use chrono::{DateTime, Utc};
+
+use crate::clock::{self, SharedClock};
+use crate::directory::Upsert;
+use crate::domain::{EventFacts, EventId, UserId};
+use crate::registry::{RegistryCore, TOMBSTONE_TTL};
+use crate::store::{Store, StoreError};
+use crate::user_cache::GetMemberships;
+
+/// What one sweep found and did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SweepReport {
+    /// Memberships the cache had wrong and the sweep fixed; zero in a healthy run.
+    pub drift: u64,
+    /// Users whose actors were compared.
+    pub users_checked: usize,
+    /// Events held in the directory after the sweep.
+    pub events: usize,
+}
+
+pub struct Supervisor {
+    registry: Arc<RegistryCore>,
+    store: Arc<dyn Store>,
+    clock: SharedClock,
+    /// Upcoming starts within the horizon.
+    timeline: BTreeSet<(DateTime<Utc>, EventId)>,
+    timer: Option<(DateTime<Utc>, SpawnHandle)>,
+    sweep_interval: StdDuration,
+}
+
+impl Supervisor {
+    pub(crate) fn new(
+        registry: Arc<RegistryCore>,
+        store: Arc<dyn Store>,
+        clock: SharedClock,
+        sweep_interval: StdDuration,
+    ) -> Self {
+        Self {
+            registry,
+            store,
+            clock,
+            timeline: BTreeSet::new(),
+            timer: None,
+            sweep_interval,
+        }
+    }
+
+    fn schedule(&mut self, facts: &EventFacts, now: DateTime<Utc>) {
+        self.timeline.retain(|(_, id)| *id != facts.id);
+        if !facts.deleted && facts.window.start() > now {
+            self.timeline.insert((facts.window.start(), facts.id));
+        }
+    }
+
+    /// Arms the timer for the earliest start on the timeline.
+    fn arm(&mut self, ctx: &mut Context<Self>) {
+        let next = self.timeline.first().map(|(t, _)| *t);
+        if self.timer.as_ref().map(|(t, _)| *t) == next {
+            return;
+        }
+        if let Some((_, h)) = self.timer.take() {
+            ctx.cancel_future(h);
+        }
+        if let Some(at) = next {
+            let wait = clock::until(self.clock.now(), at);
+            let h = ctx.run_later(wait, |act, ctx| {
+                act.timer = None;
+                ctx.notify(Tick);
+            });
+            self.timer = Some((at, h));
+        }
+    }
+
+    /// Takes the starts that are due off the timeline.
+    fn due(&mut self, now: DateTime<Utc>) -> Vec<EventId> {
+        let mut due = Vec::new();
+        while let Some((t, id)) = self.timeline.first().copied() {
+            if t > now {
+                break;
+            }
+            self.timeline.pop_first();
+            due.push(id);
+        }
+        due
+    }
+}
+
+/// Brings the participants of `events` (ongoing now) into the cache.
+async fn bring_in(
+    registry: Arc<RegistryCore>,
+    store: Arc<dyn Store>,
+    events: Vec<EventId>,
+) -> Result<usize, StoreError> {
+    let mut joined = 0;
+    for event in events {
+        if registry.directory().get(event).is_none() {
+            continue;
+        }
+        for (user, version) in store.participants_of(event).await? {
+            registry.join(user, event, version);
+            joined += 1;
+        }
+    }
+    Ok(joined)
+}
+
+impl Actor for Supervisor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        let interval = self.sweep_interval;
+        ctx.run_interval(interval, |_, ctx| ctx.notify(Sweep));
+    }
+}
+
+/// Put (or move, or take off) an event on the timeline; if it is ongoing now, bring its
+/// participants in (an event created already under way, or edited to start earlier).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct EventUpdated(pub Upsert);
+
+impl Handler<EventUpdated> for Supervisor {
+    type Result = ResponseActFuture<Self, ()>;
+    fn handle(&mut self, msg: EventUpdated, ctx: &mut Context<Self>) -> Self::Result {
+        let now = self.clock.now();
+        let mut start_now = Vec::new();
+        match &msg.0 {
+            Upsert::Changed(facts) => {
+                self.schedule(facts, now);
+                if facts.window.is_ongoing_at(now) {
+                    start_now.push(facts.id);
+                }
+            }
+            Upsert::Dropped(Some(facts)) => self.timeline.retain(|(_, id)| *id != facts.id),
+            _ => {}
+        }
+        self.arm(ctx);
+        let (registry, store) = (self.registry.clone(), self.store.clone());
+        Box::pin(
+            async move {
+                if let Err(e) = bring_in(registry, store, start_now).await {
+                    tracing::warn!(error = %e, "could not load an event's participants; the sweep will");
+                }
+            }
+            .into_actor(self),
+        )
+    }
+}
+
+/// Rebuild the timeline from the directory (after warm-up).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct Replan;
+
+impl Handler<Replan> for Supervisor {
+    type Result = ();
+    fn handle(&mut self, _: Replan, ctx: &mut Context<Self>) {
+        let now = self.clock.now();
+        self.timeline.clear();
+        for facts in self.registry.directory().all() {
+            self.schedule(&facts, now);
+        }
+        self.arm(ctx);
+    }
+}
+
+/// Process the starts that are due. The timer sends it; tests with a manual clock send it
+/// after moving the clock. Answers how many memberships it brought in.
+#[derive(Message)]
+#[rtype(result = "Result<usize, StoreError>")]
+pub struct Tick;
+
+impl Handler<Tick> for Supervisor {
+    type Result = ResponseActFuture<Self, Result<usize, StoreError>>;
+    fn handle(&mut self, _: Tick, ctx: &mut Context<Self>) -> Self::Result {
+        let due = self.due(self.clock.now());
+        self.arm(ctx);
+        self.registry.expire_all();
+        let (registry, store) = (self.registry.clone(), self.store.clone());
+        Box::pin(bring_in(registry, store, due).into_actor(self))
+    }
+}
+
+/// Reconcile with the database: refresh the directory and the timeline, compare every actor's
+/// memberships with a snapshot, fix and count what differs.
+#[derive(Message)]
+#[rtype(result = "Result<SweepReport, StoreError>")]
+pub struct Sweep;
+
+impl Handler<Sweep> for Supervisor {
+    type Result = ResponseActFuture<Self, Result<SweepReport, StoreError>>;
+    fn handle(&mut self, _: Sweep, _ctx: &mut Context<Self>) -> Self::Result {
+        let (registry, store, clock) = (
+            self.registry.clone(),
+            self.store.clone(),
+            self.clock.clone(),
+        );
+        Box::pin(
+            async move {
+                let now = clock.now();
+                let horizon = registry.directory().horizon();
+                let events = store.events_around(now, horizon).await?;
+                let changed = refresh_directory(&registry, events, now);
+                let snapshot = store.ongoing_memberships(now).await?;
+                let report = reconcile(&registry, snapshot, now).await;
+                registry.prune_tombstones(TOMBSTONE_TTL);
+                registry.stats().add_drift(report.drift);
+                if report.drift > 0 {
+                    tracing::warn!(drift = report.drift, "the sweep fixed cache drift");
+                }
+                Ok::<_, StoreError>((report, changed))
+            }
+            .into_actor(self)
+            .map(|res, act, ctx| {
+                let (report, changed) = res?;
+                let now = act.clock.now();
+                for facts in &changed {
+                    act.schedule(facts, now);
+                }
+                act.timeline
+                    .retain(|(_, id)| act.registry.directory().get(*id).is_some());
+                act.arm(ctx);
+                Ok(SweepReport {
+                    events: act.registry.directory().len(),
+                    ..report
+                })
+            }),
+        )
+    }
+}
+
+/// Applies the loaded events to the directory: newer facts replace, events no longer loaded
+/// (deleted, ended, beyond the horizon) are dropped, and holders of either are notified.
+/// Returns the facts that changed, for the timeline.
+fn refresh_directory(
+    registry: &Arc<RegistryCore>,
+    loaded: Vec<EventFacts>,
+    now: DateTime<Utc>,
+) -> Vec<Arc<EventFacts>> {
+    let dir = registry.directory();
+    let loaded_ids: HashSet<EventId> = loaded.iter().map(|f| f.id).collect();
+    let mut changed = Vec::new();
+    for facts in loaded {
+        let id = facts.id;
+        if let Upsert::Changed(f) = dir.upsert(facts, now) {
+            registry.notify_event(id);
+            changed.push(f);
+        }
+    }
+    for held in dir.all() {
+        if !loaded_ids.contains(&held.id) {
+            dir.remove(held.id);
+            registry.notify_event(held.id);
+        }
+    }
+    dir.drop_ended(now);
+    changed
+}
+
+/// Compares each user's ongoing memberships in the actors with the snapshot; resets the users
+/// that differ and counts the memberships that were wrong. A membership whose version is newer
+/// than the snapshot is a change that happened while the snapshot was read: not drift.
+async fn reconcile(
+    registry: &Arc<RegistryCore>,
+    snapshot: crate::store::Snapshot,
+    now: DateTime<Utc>,
+) -> SweepReport {
+    let as_of = snapshot.as_of_version;
+    let mut want: HashMap<UserId, Vec<(EventId, i64)>> = HashMap::new();
+    for (user, event, version) in snapshot.memberships {
+        want.entry(user).or_default().push((event, version));
+    }
+    let dir = registry.directory();
+    let ongoing = |e: &EventId| dir.get(*e).is_some_and(|f| f.window.is_ongoing_at(now));
+
+    let mut have: HashMap<UserId, Vec<(EventId, i64)>> = HashMap::new();
+    let users = registry.users();
+    let users_checked = users.len();
+    for chunk in users.chunks(512) {
+        let asks = chunk.iter().map(|(user, addr)| {
+            let user = *user;
+            let ask = addr.send(GetMemberships);
+            async move { (user, ask.await) }
+        });
+        for (user, res) in futures_join_all(asks).await {
+            // A closed mailbox means the actor stopped (empty) meanwhile: it holds nothing.
+            let held = res.unwrap_or_default();
+            let held: Vec<_> = held.into_iter().filter(|(e, _)| ongoing(e)).collect();
+            if !held.is_empty() {
+                have.insert(user, held);
+            }
+        }
+    }
+
+    let mut drift = 0u64;
+    let all_users: HashSet<UserId> = want.keys().chain(have.keys()).copied().collect();
+    for user in all_users {
+        let w: HashMap<EventId, i64> = want
+            .get(&user)
+            .map(|v| v.iter().copied().filter(|(e, _)| ongoing(e)).collect())
+            .unwrap_or_default();
+        let h: HashMap<EventId, i64> = have
+            .get(&user)
+            .map(|v| v.iter().copied().collect())
+            .unwrap_or_default();
+        let mut wrong = 0u64;
+        for (event, version) in &w {
+            let newer_leave = registry.tombstone(user, *event).is_some_and(|t| t > as_of);
+            if !h.contains_key(event) && !newer_leave && *version <= as_of {
+                wrong += 1;
+            }
+        }
+        for (event, version) in &h {
+            if !w.contains_key(event) && *version <= as_of {
+                wrong += 1;
+            }
+        }
+        if wrong > 0 {
+            drift += wrong;
+            // Keep what is newer than the snapshot; take the snapshot for the rest.
+            let mut fixed: Vec<(EventId, i64)> = w
+                .iter()
+                .filter(|(e, _)| registry.tombstone(user, **e).is_none_or(|t| t <= as_of))
+                .map(|(e, v)| (*e, *v))
+                .collect();
+            fixed.extend(
+                h.iter()
+                    .filter(|(e, v)| **v > as_of && !w.contains_key(e))
+                    .map(|(e, v)| (*e, *v)),
+            );
+            registry.reset(user, fixed);
+        }
+    }
+    SweepReport {
+        drift,
+        users_checked,
+        events: 0,
+    }
+}
+
+/// `join_all` without a dependency: awaits each in turn. The asks were all sent when created
+/// (actix queues the message on `send`), so the actors work on them concurrently; awaiting in
+/// order only orders the collection of answers.
+async fn futures_join_all<F: std::future::Future>(futs: impl Iterator<Item = F>) -> Vec<F::Output> {
+    let futs: Vec<F> = futs.collect();
+    let mut out = Vec::with_capacity(futs.len());
+    for f in futs {
+        out.push(f.await);
+    }
+    out
+}

@@ -1,0 +1,305 @@
+//! The UserCache actor: one per user with at least one ongoing event. It owns that user's
+//! memberships, answers reads, applies versioned changes, keeps a timer for its earliest event
+//! end, and stops itself when it holds nothing.
+//!
+//! The stop race (invariant 3). A change may be on its way to an actor that has just decided
+//! to stop. actix stops processing the mailbox once `ctx.stop()` is called, so such a message
+//! would be lost. To prevent that, every change reaches an actor through the registry, which
+//! counts what it sent to each incarnation under its shard lock; the actor counts what it
+//! handled. In `stopping()` the actor asks the registry, under that same lock, to remove it:
+//! only if the counts agree (nothing is in flight) is it removed, and then no one can reach it
+//! any more; otherwise it keeps running, handles what is pending, and tries again. Reads are not
+//! counted: a read that meets a closed mailbox simply looks the user up again.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use actix::prelude::*;
+use chrono::{DateTime, Utc};
+
+use crate::clock::{self, SharedClock};
+use crate::domain::{EventFacts, EventId, UserId};
+use crate::registry::{RegistryCore, Release};
+
+/// A user's membership of one event: the shared facts and the version of the change that
+/// made it.
+#[derive(Debug, Clone)]
+pub(crate) struct Membership {
+    pub facts: Arc<EventFacts>,
+    pub version: i64,
+}
+
+pub struct UserCache {
+    user: UserId,
+    incarnation: u64,
+    events: BTreeMap<EventId, Membership>,
+    /// Counted messages handled; compared with the registry's count of those sent.
+    handled: u64,
+    registry: Arc<RegistryCore>,
+    clock: SharedClock,
+    /// The end the current timer is set for, and its handle.
+    timer: Option<(DateTime<Utc>, SpawnHandle)>,
+}
+
+impl UserCache {
+    pub(crate) fn new(
+        user: UserId,
+        incarnation: u64,
+        initial: Vec<(EventId, i64)>,
+        registry: Arc<RegistryCore>,
+        clock: SharedClock,
+    ) -> Self {
+        let mut actor = Self {
+            user,
+            incarnation,
+            events: BTreeMap::new(),
+            handled: 0,
+            registry,
+            clock,
+            timer: None,
+        };
+        for (event, version) in initial {
+            actor.add(event, version);
+        }
+        actor
+    }
+
+    /// Adds a membership with the directory's current facts. The index entry goes in first,
+    /// then the facts are read: an event edit either finds this user in the index (and its
+    /// notice follows) or was written to the directory before the read below sees it. An event
+    /// the directory no longer holds (deleted, ended) is not added.
+    fn add(&mut self, event: EventId, version: i64) {
+        if self
+            .events
+            .get(&event)
+            .is_some_and(|m| m.version >= version)
+        {
+            return;
+        }
+        self.registry.index(self.user, event);
+        match self.registry.directory().get(event) {
+            Some(facts) => {
+                self.events.insert(event, Membership { facts, version });
+            }
+            None => {
+                self.events.remove(&event);
+                self.registry.unindex(self.user, &[event]);
+            }
+        }
+    }
+
+    fn remove(&mut self, event: EventId) {
+        if self.events.remove(&event).is_some() {
+            self.registry.unindex(self.user, &[event]);
+        }
+    }
+
+    /// After every change and every timer: drop events that have ended, re-arm the timer for
+    /// the earliest end, and stop when nothing is left.
+    fn settle(&mut self, ctx: &mut Context<Self>) {
+        let now = self.clock.now();
+        let gone: Vec<EventId> = self
+            .events
+            .values()
+            .filter(|m| m.facts.deleted || m.facts.window.has_ended_at(now))
+            .map(|m| m.facts.id)
+            .collect();
+        for id in gone {
+            self.remove(id);
+        }
+        if self.events.is_empty() {
+            if let Some((_, handle)) = self.timer.take() {
+                ctx.cancel_future(handle);
+            }
+            ctx.stop();
+            return;
+        }
+        let next_end = self.events.values().map(|m| m.facts.window.end()).min();
+        if let Some(end) = next_end {
+            if self.timer.as_ref().map(|(at, _)| *at) != Some(end) {
+                if let Some((_, handle)) = self.timer.take() {
+                    ctx.cancel_future(handle);
+                }
+                // One past the end: the window is inclusive, so the event is still ongoing at
+                // `end` itself.
+                let wake = clock::until(now, end) + std::time::Duration::from_millis(1);
+                let handle = ctx.run_later(wake, |act, ctx| {
+                    act.timer = None;
+                    act.settle(ctx);
+                });
+                self.timer = Some((end, handle));
+            }
+        }
+    }
+
+    fn counted(&mut self, ctx: &mut Context<Self>) {
+        self.handled += 1;
+        self.settle(ctx);
+    }
+}
+
+impl Actor for UserCache {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        ctx.set_mailbox_capacity(self.registry.mailbox_capacity());
+        self.settle(ctx);
+    }
+
+    fn stopping(&mut self, _ctx: &mut Self::Context) -> Running {
+        if !self.events.is_empty() {
+            return Running::Continue;
+        }
+        match self
+            .registry
+            .release(self.user, self.incarnation, self.handled)
+        {
+            Release::Removed | Release::NotMine => Running::Stop,
+            // Changes are in flight to this incarnation: handle them first.
+            Release::Pending => {
+                self.registry.stats().stop_deferred();
+                Running::Continue
+            }
+        }
+    }
+
+    fn stopped(&mut self, _ctx: &mut Self::Context) {
+        self.registry.stats().actor_stopped();
+    }
+}
+
+/// Read: the user's events ongoing now, sorted by id.
+#[derive(Message)]
+#[rtype(result = "Vec<Arc<EventFacts>>")]
+pub struct GetOngoing;
+
+impl Handler<GetOngoing> for UserCache {
+    type Result = MessageResult<GetOngoing>;
+    fn handle(&mut self, _: GetOngoing, _: &mut Context<Self>) -> Self::Result {
+        let now = self.clock.now();
+        MessageResult(
+            self.events
+                .values()
+                .filter(|m| !m.facts.deleted && m.facts.window.is_ongoing_at(now))
+                .map(|m| m.facts.clone())
+                .collect(),
+        )
+    }
+}
+
+/// Read: every membership with its version, for reconciliation.
+#[derive(Message)]
+#[rtype(result = "Vec<(EventId, i64)>")]
+pub struct GetMemberships;
+
+impl Handler<GetMemberships> for UserCache {
+    type Result = MessageResult<GetMemberships>;
+    fn handle(&mut self, _: GetMemberships, _: &mut Context<Self>) -> Self::Result {
+        MessageResult(
+            self.events
+                .values()
+                .map(|m| (m.facts.id, m.version))
+                .collect(),
+        )
+    }
+}
+
+/// Counted: the user takes part in an event (registered, or the event started).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct Join {
+    pub event: EventId,
+    pub version: i64,
+}
+
+impl Handler<Join> for UserCache {
+    type Result = ();
+    fn handle(&mut self, msg: Join, ctx: &mut Context<Self>) {
+        self.add(msg.event, msg.version);
+        self.counted(ctx);
+    }
+}
+
+/// Counted: the user unregistered.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct Leave {
+    pub event: EventId,
+    pub version: i64,
+}
+
+impl Handler<Leave> for UserCache {
+    type Result = ();
+    fn handle(&mut self, msg: Leave, ctx: &mut Context<Self>) {
+        if self
+            .events
+            .get(&msg.event)
+            .is_some_and(|m| m.version < msg.version)
+        {
+            self.remove(msg.event);
+        }
+        self.counted(ctx);
+    }
+}
+
+/// Counted: an event's facts changed in the directory (edited, deleted, moved out of the
+/// window); the actor re-reads them.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct EventChanged(pub EventId);
+
+impl Handler<EventChanged> for UserCache {
+    type Result = ();
+    fn handle(&mut self, msg: EventChanged, ctx: &mut Context<Self>) {
+        match self.registry.directory().get(msg.0) {
+            Some(facts) => {
+                if let Some(m) = self.events.get_mut(&msg.0) {
+                    if m.facts.version < facts.version {
+                        m.facts = facts;
+                    }
+                }
+            }
+            None => self.remove(msg.0),
+        }
+        self.counted(ctx);
+    }
+}
+
+/// Counted: replace the whole state (purge, reconciliation).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct Reset(pub Vec<(EventId, i64)>);
+
+impl Handler<Reset> for UserCache {
+    type Result = ();
+    fn handle(&mut self, msg: Reset, ctx: &mut Context<Self>) {
+        let keep: std::collections::HashSet<EventId> = msg.0.iter().map(|(e, _)| *e).collect();
+        let drop: Vec<EventId> = self
+            .events
+            .keys()
+            .filter(|e| !keep.contains(e))
+            .copied()
+            .collect();
+        for e in drop {
+            self.remove(e);
+        }
+        for (event, version) in msg.0 {
+            // A reset is authoritative: take its version even when lower than held.
+            self.events.remove(&event);
+            self.add(event, version);
+        }
+        self.counted(ctx);
+    }
+}
+
+/// Counted: re-check ends now (the sweep's nudge; the timer normally does this).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct Expire;
+
+impl Handler<Expire> for UserCache {
+    type Result = ();
+    fn handle(&mut self, _: Expire, ctx: &mut Context<Self>) {
+        self.counted(ctx);
+    }
+}

@@ -1,0 +1,412 @@
+//! The cache against an in-memory store and a manual clock: the invariants that need no
+//! database to state. (The service's integration tests check the same against Postgres.)
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration as StdDuration;
+
+use campaign_events_actors::domain::*;
+use campaign_events_actors::*;
+use chrono::{DateTime, Duration, TimeZone, Utc};
+
+#[derive(Default)]
+struct State {
+    events: HashMap<EventId, EventFacts>,
+    /// (event, user) → (active, version)
+    participants: HashMap<(EventId, UserId), (bool, i64)>,
+    version: i64,
+}
+
+/// A store in memory, standing in for Postgres.
+#[derive(Clone, Default)]
+struct MemStore(Arc<Mutex<State>>);
+
+impl MemStore {
+    fn next_version(&self) -> i64 {
+        let mut s = self.0.lock().unwrap();
+        s.version += 1;
+        s.version
+    }
+    fn put_event(&self, mut facts: EventFacts) -> EventFacts {
+        facts.version = self.next_version();
+        self.0
+            .lock()
+            .unwrap()
+            .events
+            .insert(facts.id, facts.clone());
+        facts
+    }
+    fn register(&self, event: EventId, user: UserId, active: bool) -> ParticipantChange {
+        let version = self.next_version();
+        self.0
+            .lock()
+            .unwrap()
+            .participants
+            .insert((event, user), (active, version));
+        ParticipantChange {
+            event_id: event,
+            user_id: user,
+            active,
+            version,
+        }
+    }
+}
+
+fn fut<T: Send + 'static>(v: T) -> StoreFuture<T> {
+    Box::pin(async move { Ok(v) })
+}
+
+impl Store for MemStore {
+    fn events_around(&self, now: DateTime<Utc>, horizon: Duration) -> StoreFuture<Vec<EventFacts>> {
+        let s = self.0.lock().unwrap();
+        fut(s
+            .events
+            .values()
+            .filter(|f| !f.deleted && f.window.end() >= now && f.window.start() <= now + horizon)
+            .cloned()
+            .collect())
+    }
+    fn participants_of(&self, event: EventId) -> StoreFuture<Vec<(UserId, i64)>> {
+        let s = self.0.lock().unwrap();
+        fut(s
+            .participants
+            .iter()
+            .filter(|((e, _), (active, _))| *e == event && *active)
+            .map(|((_, u), (_, v))| (*u, *v))
+            .collect())
+    }
+    fn ongoing_memberships(&self, now: DateTime<Utc>) -> StoreFuture<Snapshot> {
+        let s = self.0.lock().unwrap();
+        let mut m: Vec<_> = s
+            .participants
+            .iter()
+            .filter(|((e, _), (active, _))| {
+                *active
+                    && s.events
+                        .get(e)
+                        .is_some_and(|f| !f.deleted && f.window.is_ongoing_at(now))
+            })
+            .map(|((e, u), (_, v))| (*u, *e, *v))
+            .collect();
+        m.sort();
+        fut(Snapshot {
+            as_of_version: s.version,
+            memberships: m,
+        })
+    }
+    fn user_memberships(
+        &self,
+        user: UserId,
+        now: DateTime<Utc>,
+    ) -> StoreFuture<Vec<(EventId, i64)>> {
+        let s = self.0.lock().unwrap();
+        fut(s
+            .participants
+            .iter()
+            .filter(|((e, u), (active, _))| {
+                *u == user
+                    && *active
+                    && s.events
+                        .get(e)
+                        .is_some_and(|f| !f.deleted && f.window.is_ongoing_at(now))
+            })
+            .map(|((e, _), (_, v))| (*e, *v))
+            .collect())
+    }
+}
+
+fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 21, 12, 0, 0).unwrap()
+}
+
+fn event(id: u64, start: DateTime<Utc>, end: DateTime<Utc>) -> EventFacts {
+    EventFacts {
+        id: EventId::new(id).unwrap(),
+        name: EventName::parse(&format!("Event {id}")).unwrap(),
+        window: EventWindow::new(start, end).unwrap(),
+        timezone: EventTimezone::parse("UTC").unwrap(),
+        wikis: WikiSelection::All,
+        track_contributions: true,
+        status: EventStatus::Open,
+        deleted: false,
+        version: 0,
+    }
+}
+
+fn uid(n: u64) -> UserId {
+    UserId::new(n).unwrap()
+}
+
+struct Fixture {
+    cache: Cache,
+    store: MemStore,
+    clock: ManualClock,
+}
+
+async fn fixture() -> Fixture {
+    let store = MemStore::default();
+    let clock = ManualClock::new(t0());
+    let config = CacheConfig {
+        arbiters: 2,
+        sweep_interval: StdDuration::from_secs(3600),
+        ..CacheConfig::default()
+    };
+    let cache = Cache::start(config, Arc::new(store.clone()), Arc::new(clock.clone())).unwrap();
+    Fixture {
+        cache,
+        store,
+        clock,
+    }
+}
+
+async fn ids(cache: &Cache, user: u64) -> Vec<u64> {
+    cache
+        .ongoing(uid(user))
+        .await
+        .unwrap()
+        .iter()
+        .map(|f| f.id.get())
+        .collect()
+}
+
+/// Waits until the user has no actor (it stops asynchronously after its last event goes).
+async fn wait_no_actor(cache: &Cache, user: u64) {
+    for _ in 0..200 {
+        if cache.registry().lookup(uid(user)).is_none() {
+            return;
+        }
+        tokio::time::sleep(StdDuration::from_millis(5)).await;
+    }
+    panic!("user {user} still has an actor");
+}
+
+#[tokio::test]
+async fn register_then_unregister_adds_then_removes_and_the_actor_stops() {
+    let f = fixture().await;
+    let e = f.store.put_event(event(
+        1,
+        t0() - Duration::hours(1),
+        t0() + Duration::hours(1),
+    ));
+    f.cache.apply(Change::Event(e.clone())).await;
+    assert_eq!(ids(&f.cache, 42).await, Vec::<u64>::new());
+    assert!(
+        f.cache.registry().lookup(uid(42)).is_none(),
+        "no actor for a non-participant"
+    );
+
+    let c = f.store.register(e.id, uid(42), true);
+    f.cache.apply(Change::Participant(c)).await;
+    assert_eq!(ids(&f.cache, 42).await, vec![1], "in the cache at once");
+    assert_eq!(f.cache.stats().actors(), 1);
+
+    let c = f.store.register(e.id, uid(42), false);
+    f.cache.apply(Change::Participant(c)).await;
+    assert_eq!(ids(&f.cache, 42).await, Vec::<u64>::new());
+    wait_no_actor(&f.cache, 42).await;
+    for _ in 0..100 {
+        if f.cache.stats().actors() == 0 {
+            break;
+        }
+        tokio::time::sleep(StdDuration::from_millis(5)).await;
+    }
+    assert_eq!(f.cache.stats().actors(), 0);
+}
+
+#[tokio::test]
+async fn changes_are_idempotent_and_order_insensitive_invariant_4() {
+    let f = fixture().await;
+    let e = f.store.put_event(event(
+        1,
+        t0() - Duration::hours(1),
+        t0() + Duration::hours(1),
+    ));
+    f.cache.apply(Change::Event(e.clone())).await;
+    let join = f.store.register(e.id, uid(7), true);
+    let leave = f.store.register(e.id, uid(7), false);
+
+    // Newer first, then the older one, then both again.
+    f.cache.apply(Change::Participant(leave)).await;
+    f.cache.apply(Change::Participant(join)).await;
+    f.cache.apply(Change::Participant(join)).await;
+    f.cache.apply(Change::Participant(leave)).await;
+    assert_eq!(ids(&f.cache, 7).await, Vec::<u64>::new());
+
+    let rejoin = f.store.register(e.id, uid(7), true);
+    f.cache.apply(Change::Participant(rejoin)).await;
+    f.cache.apply(Change::Participant(join)).await;
+    f.cache.apply(Change::Participant(leave)).await;
+    f.cache.apply(Change::Participant(rejoin)).await;
+    assert_eq!(ids(&f.cache, 7).await, vec![1]);
+
+    // An older copy of the event's facts does not replace a newer one.
+    let renamed = f.store.put_event(EventFacts {
+        name: EventName::parse("Renamed").unwrap(),
+        ..e.clone()
+    });
+    f.cache.apply(Change::Event(renamed)).await;
+    f.cache.apply(Change::Event(e)).await;
+    let got = f.cache.ongoing(uid(7)).await.unwrap();
+    assert_eq!(got[0].name.as_str(), "Renamed");
+}
+
+#[tokio::test]
+async fn a_user_hammered_while_its_actor_stops_loses_nothing_invariant_3() {
+    let f = fixture().await;
+    let e = f.store.put_event(event(
+        1,
+        t0() - Duration::hours(1),
+        t0() + Duration::hours(1),
+    ));
+    f.cache.apply(Change::Event(e.clone())).await;
+    let cache = Arc::new(f.cache);
+    // Readers run all along; none may fail or see anything but [] or [1].
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut readers = Vec::new();
+    for _ in 0..4 {
+        let (cache, stop) = (cache.clone(), stop.clone());
+        readers.push(tokio::spawn(async move {
+            let mut n = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let got = ids(&cache, 9).await;
+                assert!(got.is_empty() || got == vec![1], "{got:?}");
+                n += 1;
+                tokio::task::yield_now().await;
+            }
+            n
+        }));
+    }
+    // Every leave empties the actor, so it starts stopping; the join right behind it must
+    // never be lost. After each pair, the user must be a member.
+    for round in 0..2000 {
+        let leave = f.store.register(e.id, uid(9), false);
+        cache.apply(Change::Participant(leave)).await;
+        if round % 3 == 0 {
+            tokio::task::yield_now().await;
+        }
+        if round % 20 == 0 {
+            // Let the actor really stop now and then, so the join meets no actor at all.
+            tokio::time::sleep(StdDuration::from_millis(2)).await;
+        }
+        let join = f.store.register(e.id, uid(9), true);
+        cache.apply(Change::Participant(join)).await;
+        if round % 50 == 0 {
+            assert_eq!(ids(&cache, 9).await, vec![1], "round {round}");
+        }
+    }
+    assert_eq!(ids(&cache, 9).await, vec![1]);
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for r in readers {
+        assert!(r.await.unwrap() > 0);
+    }
+    eprintln!("deferred stops: {}", cache.stats().deferred_stops());
+    assert!(cache.stats().deferred_stops() > 0, "the race was exercised");
+    // At most one live actor for the user, whatever happened.
+    assert!(
+        cache.stats().actors() <= 1,
+        "actors: {}",
+        cache.stats().actors()
+    );
+}
+
+#[tokio::test]
+async fn an_ended_event_leaves_and_a_started_one_arrives_invariant_2() {
+    let f = fixture().await;
+    let ending = f.store.put_event(event(
+        1,
+        t0() - Duration::hours(1),
+        t0() + Duration::minutes(10),
+    ));
+    let starting = f.store.put_event(event(
+        2,
+        t0() + Duration::minutes(5),
+        t0() + Duration::hours(2),
+    ));
+    f.store.register(ending.id, uid(1), true);
+    f.store.register(starting.id, uid(2), true);
+    f.store.register(starting.id, uid(1), true);
+    let report = f.cache.warm_up(&f.store).await.unwrap();
+    assert_eq!((report.events, report.users), (2, 1));
+    assert_eq!(ids(&f.cache, 1).await, vec![1]);
+    assert_eq!(ids(&f.cache, 2).await, Vec::<u64>::new());
+
+    f.clock.advance(Duration::minutes(6));
+    let joined = f.cache.tick().await.unwrap();
+    assert_eq!(joined, 2, "one query brought both participants in");
+    assert_eq!(ids(&f.cache, 1).await, vec![1, 2]);
+    assert_eq!(ids(&f.cache, 2).await, vec![2]);
+
+    f.clock.advance(Duration::minutes(5));
+    f.cache.tick().await.unwrap();
+    assert_eq!(ids(&f.cache, 1).await, vec![2], "the ended event left");
+}
+
+#[tokio::test]
+async fn the_sweep_fixes_and_counts_drift_and_removes_expired_entries() {
+    let f = fixture().await;
+    let e = f.store.put_event(event(
+        1,
+        t0() - Duration::hours(1),
+        t0() + Duration::hours(1),
+    ));
+    f.store.register(e.id, uid(5), true);
+    f.cache.warm_up(&f.store).await.unwrap();
+    let healthy = f.cache.sweep().await.unwrap();
+    assert_eq!(healthy.drift, 0);
+
+    // A registration the cache never heard of (a lost message).
+    f.store.register(e.id, uid(6), true);
+    let report = f.cache.sweep().await.unwrap();
+    assert_eq!(report.drift, 1);
+    assert_eq!(ids(&f.cache, 6).await, vec![1]);
+    assert_eq!(f.cache.stats().drift(), 1);
+    assert_eq!(f.cache.sweep().await.unwrap().drift, 0, "fixed for good");
+
+    // Past the end, the sweep leaves no entry behind.
+    f.clock.advance(Duration::hours(2));
+    f.cache.sweep().await.unwrap();
+    wait_no_actor(&f.cache, 5).await;
+    wait_no_actor(&f.cache, 6).await;
+    assert_eq!(f.cache.directory().len(), 0);
+}
+
+#[tokio::test]
+async fn an_edited_event_notifies_exactly_its_participants_invariant_7() {
+    let f = fixture().await;
+    let a = f.store.put_event(event(
+        1,
+        t0() - Duration::hours(1),
+        t0() + Duration::hours(1),
+    ));
+    let b = f.store.put_event(event(
+        2,
+        t0() - Duration::hours(1),
+        t0() + Duration::hours(1),
+    ));
+    f.store.register(a.id, uid(1), true);
+    f.store.register(b.id, uid(2), true);
+    f.cache.warm_up(&f.store).await.unwrap();
+    assert_eq!(f.cache.registry().indexed_participants(a.id), 1);
+
+    let renamed = f.store.put_event(EventFacts {
+        name: EventName::parse("Edited").unwrap(),
+        ..a.clone()
+    });
+    f.cache.apply(Change::Event(renamed)).await;
+    let one = f.cache.ongoing(uid(1)).await.unwrap();
+    assert_eq!(one[0].name.as_str(), "Edited");
+    // Shared, not copied: the participant holds the directory's Arc.
+    assert!(Arc::ptr_eq(
+        &one[0],
+        &f.cache.directory().get(a.id).unwrap()
+    ));
+
+    let deleted = f.store.put_event(EventFacts { deleted: true, ..a });
+    f.cache.apply(Change::Event(deleted)).await;
+    assert_eq!(ids(&f.cache, 1).await, Vec::<u64>::new());
+    assert_eq!(
+        ids(&f.cache, 2).await,
+        vec![2],
+        "the other event's participant is untouched"
+    );
+}
