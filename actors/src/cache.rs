@@ -208,10 +208,12 @@ impl Cache {
         let n_events = events.len();
         self.directory().replace_all(events, now);
         let snapshot = store.ongoing_memberships(now).await?;
-        let memberships = snapshot.memberships.len();
+        let mut memberships = 0;
         let mut users = 0;
         let mut current: Option<(UserId, Vec<(EventId, i64)>)> = None;
-        for (user, event, version) in snapshot.memberships {
+        for row in snapshot.rows.into_iter().filter(|r| r.active) {
+            let (user, event, version) = (row.user, row.event, row.version);
+            memberships += 1;
             match &mut current {
                 Some((u, list)) if *u == user => list.push((event, version)),
                 _ => {

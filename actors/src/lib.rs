@@ -28,5 +28,5 @@ pub use cache::{AskError, Cache, CacheConfig, WarmUpReport};
 pub use change::{Change, ParticipantChange};
 pub use clock::{Clock, ManualClock, SharedClock, SystemClock};
 pub use stats::{CacheStats, Lookup};
-pub use store::{Snapshot, Store, StoreError, StoreFuture};
+pub use store::{MembershipRow, Snapshot, Store, StoreError, StoreFuture};
 pub use supervisor::SweepReport;

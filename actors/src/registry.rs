@@ -221,6 +221,11 @@ impl RegistryCore {
         if seed.is_empty() {
             return;
         }
+        // Indexed now, under the lock, so that an event edit from this instant on finds the
+        // new actor (its constructor indexes again, harmlessly, and drops what is not held).
+        for (event, _) in &seed {
+            shard.by_event.entry(*event).or_default().insert(user);
+        }
         let entry = self.spawn(s, user, seed);
         shard.users.insert(user, entry);
     }

@@ -16,13 +16,22 @@ pub type StoreFuture<T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + S
 #[error("store: {0}")]
 pub struct StoreError(pub String);
 
-/// Every active membership in an event ongoing at some instant, as of a version: changes with
-/// a higher version happened after the snapshot was read.
+/// Every participant row (active or not) of the events ongoing at some instant, with its
+/// version. Inactive rows matter: an unregistration in the database with a version at least
+/// the cache's is proof that the cache is wrong; a cached membership newer than any row is a
+/// change committed after the snapshot was read, not drift.
 #[derive(Debug, Clone, Default)]
 pub struct Snapshot {
-    pub as_of_version: i64,
-    /// `(user, event, version)`, sorted by user.
-    pub memberships: Vec<(UserId, EventId, i64)>,
+    /// Sorted by user.
+    pub rows: Vec<MembershipRow>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct MembershipRow {
+    pub user: UserId,
+    pub event: EventId,
+    pub version: i64,
+    pub active: bool,
 }
 
 pub trait Store: Send + Sync + 'static {
@@ -32,7 +41,7 @@ pub trait Store: Send + Sync + 'static {
     /// The active participants of `event`, with the version of each registration.
     fn participants_of(&self, event: EventId) -> StoreFuture<Vec<(UserId, i64)>>;
 
-    /// Every active membership of an event ongoing at `now`.
+    /// Every participant row, active or not, of the events ongoing at `now`.
     fn ongoing_memberships(&self, now: DateTime<Utc>) -> StoreFuture<Snapshot>;
 
     /// One user's active memberships of events ongoing at `now`.

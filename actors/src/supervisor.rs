@@ -269,23 +269,30 @@ fn refresh_directory(
     changed
 }
 
-/// Compares each user's ongoing memberships in the actors with the snapshot; resets the users
-/// that differ and counts the memberships that were wrong. A membership whose version is newer
-/// than the snapshot is a change that happened while the snapshot was read: not drift.
+/// Compares each user's ongoing memberships in the actors with the snapshot, fixes the users
+/// that differ and counts the memberships that were wrong. Versions decide what is drift:
+/// - the database has an active row the cache lacks, and no unregistration at least as new is
+///   remembered → drift (missing);
+/// - the cache holds a membership whose row in the database is inactive with a version at
+///   least the cache's → drift (stale);
+/// - anything the cache holds with a version newer than the row (or with no row) was committed
+///   after the snapshot was read → not drift, left alone.
 async fn reconcile(
     registry: &Arc<RegistryCore>,
     snapshot: crate::store::Snapshot,
     now: DateTime<Utc>,
 ) -> SweepReport {
-    let as_of = snapshot.as_of_version;
-    let mut want: HashMap<UserId, Vec<(EventId, i64)>> = HashMap::new();
-    for (user, event, version) in snapshot.memberships {
-        want.entry(user).or_default().push((event, version));
-    }
     let dir = registry.directory();
     let ongoing = |e: &EventId| dir.get(*e).is_some_and(|f| f.window.is_ongoing_at(now));
+    // user → event → (version, active)
+    let mut db: HashMap<UserId, HashMap<EventId, (i64, bool)>> = HashMap::new();
+    for r in snapshot.rows.into_iter().filter(|r| ongoing(&r.event)) {
+        db.entry(r.user)
+            .or_default()
+            .insert(r.event, (r.version, r.active));
+    }
 
-    let mut have: HashMap<UserId, Vec<(EventId, i64)>> = HashMap::new();
+    let mut have: HashMap<UserId, HashMap<EventId, i64>> = HashMap::new();
     let users = registry.users();
     let users_checked = users.len();
     for chunk in users.chunks(512) {
@@ -296,51 +303,44 @@ async fn reconcile(
         });
         for (user, res) in futures_join_all(asks).await {
             // A closed mailbox means the actor stopped (empty) meanwhile: it holds nothing.
-            let held = res.unwrap_or_default();
-            let held: Vec<_> = held.into_iter().filter(|(e, _)| ongoing(e)).collect();
+            let held: HashMap<EventId, i64> = res
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|(e, _)| ongoing(e))
+                .collect();
             if !held.is_empty() {
                 have.insert(user, held);
             }
         }
     }
 
+    let empty_db = HashMap::new();
+    let empty_have = HashMap::new();
     let mut drift = 0u64;
-    let all_users: HashSet<UserId> = want.keys().chain(have.keys()).copied().collect();
+    let all_users: HashSet<UserId> = db.keys().chain(have.keys()).copied().collect();
     for user in all_users {
-        let w: HashMap<EventId, i64> = want
-            .get(&user)
-            .map(|v| v.iter().copied().filter(|(e, _)| ongoing(e)).collect())
-            .unwrap_or_default();
-        let h: HashMap<EventId, i64> = have
-            .get(&user)
-            .map(|v| v.iter().copied().collect())
-            .unwrap_or_default();
+        let d = db.get(&user).unwrap_or(&empty_db);
+        let h = have.get(&user).unwrap_or(&empty_have);
+        let mut fixed: HashMap<EventId, i64> = h.clone();
         let mut wrong = 0u64;
-        for (event, version) in &w {
-            let newer_leave = registry.tombstone(user, *event).is_some_and(|t| t > as_of);
-            if !h.contains_key(event) && !newer_leave && *version <= as_of {
+        for (event, (version, active)) in d {
+            let cached = h.get(event);
+            if *active {
+                let overtaken = registry
+                    .tombstone(user, *event)
+                    .is_some_and(|t| t >= *version);
+                if cached.is_none() && !overtaken {
+                    wrong += 1;
+                    fixed.insert(*event, *version);
+                }
+            } else if cached.is_some_and(|c| c <= version) {
                 wrong += 1;
-            }
-        }
-        for (event, version) in &h {
-            if !w.contains_key(event) && *version <= as_of {
-                wrong += 1;
+                fixed.remove(event);
             }
         }
         if wrong > 0 {
             drift += wrong;
-            // Keep what is newer than the snapshot; take the snapshot for the rest.
-            let mut fixed: Vec<(EventId, i64)> = w
-                .iter()
-                .filter(|(e, _)| registry.tombstone(user, **e).is_none_or(|t| t <= as_of))
-                .map(|(e, v)| (*e, *v))
-                .collect();
-            fixed.extend(
-                h.iter()
-                    .filter(|(e, v)| **v > as_of && !w.contains_key(e))
-                    .map(|(e, v)| (*e, *v)),
-            );
-            registry.reset(user, fixed);
+            registry.reset(user, fixed.into_iter().collect());
         }
     }
     SweepReport {

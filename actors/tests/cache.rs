@@ -77,22 +77,23 @@ impl Store for MemStore {
     }
     fn ongoing_memberships(&self, now: DateTime<Utc>) -> StoreFuture<Snapshot> {
         let s = self.0.lock().unwrap();
-        let mut m: Vec<_> = s
+        let mut rows: Vec<_> = s
             .participants
             .iter()
-            .filter(|((e, _), (active, _))| {
-                *active
-                    && s.events
-                        .get(e)
-                        .is_some_and(|f| !f.deleted && f.window.is_ongoing_at(now))
+            .filter(|((e, _), _)| {
+                s.events
+                    .get(e)
+                    .is_some_and(|f| !f.deleted && f.window.is_ongoing_at(now))
             })
-            .map(|((e, u), (_, v))| (*u, *e, *v))
+            .map(|((e, u), (active, v))| MembershipRow {
+                user: *u,
+                event: *e,
+                version: *v,
+                active: *active,
+            })
             .collect();
-        m.sort();
-        fut(Snapshot {
-            as_of_version: s.version,
-            memberships: m,
-        })
+        rows.sort();
+        fut(Snapshot { rows })
     }
     fn user_memberships(
         &self,
@@ -354,18 +355,26 @@ async fn the_sweep_fixes_and_counts_drift_and_removes_expired_entries() {
     let healthy = f.cache.sweep().await.unwrap();
     assert_eq!(healthy.drift, 0);
 
-    // A registration the cache never heard of (a lost message).
+    // A registration the cache never heard of, and an unregistration it missed (lost messages).
     f.store.register(e.id, uid(6), true);
+    f.store.register(e.id, uid(5), false);
     let report = f.cache.sweep().await.unwrap();
-    assert_eq!(report.drift, 1);
+    assert_eq!(report.drift, 2);
     assert_eq!(ids(&f.cache, 6).await, vec![1]);
-    assert_eq!(f.cache.stats().drift(), 1);
+    assert_eq!(ids(&f.cache, 5).await, Vec::<u64>::new());
+    assert_eq!(f.cache.stats().drift(), 2);
     assert_eq!(f.cache.sweep().await.unwrap().drift, 0, "fixed for good");
+
+    // A change the cache applied after the snapshot would have been read is not drift.
+    let newer = f.store.register(e.id, uid(5), true);
+    f.cache.apply(Change::Participant(newer)).await;
+    assert_eq!(f.cache.sweep().await.unwrap().drift, 0);
+    let c = f.store.register(e.id, uid(5), false);
+    f.cache.apply(Change::Participant(c)).await;
 
     // Past the end, the sweep leaves no entry behind.
     f.clock.advance(Duration::hours(2));
     f.cache.sweep().await.unwrap();
-    wait_no_actor(&f.cache, 5).await;
     wait_no_actor(&f.cache, 6).await;
     assert_eq!(f.cache.directory().len(), 0);
 }
