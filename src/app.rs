@@ -8,12 +8,15 @@ use anyhow::Context as _;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use campaign_events_actors::{Cache, SharedClock, SystemClock};
+
 use crate::auth::Verifier;
 use crate::config::ServeSettings;
-use crate::db;
+use crate::db::{self, store::PgStore};
 use crate::http;
 use crate::nats::{self, Names};
 use crate::wikis::Wikis;
+use crate::{changes, registrations};
 
 /// Whether the cache has finished warming up. `/readyz` reports not ready until it has.
 #[derive(Debug, Clone, Default)]
@@ -37,6 +40,7 @@ pub struct Application {
     addr: SocketAddr,
     state: http::Shared,
     settings: ServeSettings,
+    store: PgStore,
 }
 
 /// Tells a running [`Application`] to shut down gracefully.
@@ -53,6 +57,14 @@ impl Application {
     /// Database (created and migrated), NATS (streams and consumers), then the listener. Any
     /// failure here stops the start with a message naming the dependency.
     pub async fn build(settings: ServeSettings) -> anyhow::Result<Self> {
+        Self::build_with_clock(settings, Arc::new(SystemClock)).await
+    }
+
+    /// Like [`build`](Self::build) with an injected clock (tests move time by hand).
+    pub async fn build_with_clock(
+        settings: ServeSettings,
+        clock: SharedClock,
+    ) -> anyhow::Result<Self> {
         let wikis = Wikis::load(settings.common.wikis_file.as_deref())?;
         let verifier = Verifier::from_settings(&settings.auth, Some(settings.listen_addr))?;
 
@@ -66,8 +78,15 @@ impl Application {
         nats::ensure_streams(&jetstream, &names).await?;
 
         let readiness = Readiness::default();
-        // Nothing to warm yet: the cache arrives with the actor system.
-        readiness.set_warm();
+        let store = PgStore::new(pool.clone());
+        let cache = Arc::new(
+            Cache::start(
+                settings.cache.to_config(),
+                Arc::new(store.clone()),
+                clock.clone(),
+            )
+            .context("cannot start the actor system")?,
+        );
 
         let listener = TcpListener::bind(settings.listen_addr)
             .await
@@ -81,6 +100,9 @@ impl Application {
             wikis,
             verifier,
             readiness,
+            cache,
+            cache_mode: settings.cache_mode,
+            clock,
             max_body_bytes: settings.max_body_bytes,
             openapi: http::openapi::document(),
         });
@@ -89,7 +111,13 @@ impl Application {
             addr,
             state,
             settings,
+            store,
         })
+    }
+
+    /// The shared state (tests reach the cache through it).
+    pub fn state(&self) -> http::Shared {
+        self.state.clone()
     }
 
     /// The bound address (useful with port 0).
@@ -105,8 +133,13 @@ impl Application {
             addr,
             state,
             settings,
+            store,
         } = self;
         tracing::info!(%addr, "listening");
+        let background = vec![
+            tokio::spawn(warm_up_and_follow(state.clone(), store)),
+            tokio::spawn(registrations::consume(state.clone())),
+        ];
         let (drain_tx, mut drain_rx) = watch::channel(false);
         let server = warp::serve(http::routes(state.clone()))
             .incoming(listener)
@@ -123,12 +156,68 @@ impl Application {
                 }
             }
         }
+        for task in background {
+            task.abort();
+        }
         state.pool.close();
         if let Err(e) = state.nats.drain().await {
             tracing::debug!(error = %e, "NATS drain");
         }
         tracing::info!("stopped");
         Ok(())
+    }
+}
+
+/// Warm-up (ARCHITECTURE "Flows"): note the change stream's last sequence, load every
+/// ongoing membership from Postgres into actors, then follow the change stream from the next
+/// sequence. Until this is done reads go to the database and `/readyz` says "warming up".
+/// Retries until it succeeds: a start while Postgres or NATS is briefly away must not leave
+/// the instance cold for good.
+async fn warm_up_and_follow(state: http::Shared, store: PgStore) {
+    let mut delay = std::time::Duration::from_millis(200);
+    let from = loop {
+        let attempt = async {
+            let seq = changes::last_sequence(&state.jetstream, &state.names).await?;
+            let started = std::time::Instant::now();
+            let report = state.cache.warm_up(&store).await?;
+            tracing::info!(
+                events = report.events,
+                users = report.users,
+                memberships = report.memberships,
+                millis = started.elapsed().as_millis() as u64,
+                "cache warm"
+            );
+            anyhow::Ok(seq + 1)
+        };
+        match attempt.await {
+            Ok(from) => break from,
+            Err(e) => {
+                tracing::warn!(error = %format!("{e:#}"), "warm-up failed; retrying");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(std::time::Duration::from_secs(10));
+            }
+        }
+    };
+    let follower = tokio::spawn(follow_changes(state.clone(), from));
+    state.readiness.set_warm();
+    let _ = follower.await;
+}
+
+/// Follows the change stream; on failure, resumes from where it stopped. An ordered consumer
+/// recovers from gaps by itself; this loop covers the stream being unavailable altogether.
+async fn follow_changes(state: http::Shared, from: u64) {
+    loop {
+        if let Err(e) = changes::follow(
+            state.jetstream.clone(),
+            state.names.clone(),
+            state.cache.clone(),
+            from,
+        )
+        .await
+        {
+            tracing::warn!(error = %format!("{e:#}"), "change stream follower stopped; restarting");
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
     }
 }
 

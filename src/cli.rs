@@ -9,7 +9,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::app::{self, Application};
 use crate::config::{AuthSettings, ServeSettings, Settings};
-use crate::{auth, db};
+use crate::{auth, db, nats, registrations};
 
 #[derive(Debug, Parser)]
 #[command(name = "campaign-events", version, about)]
@@ -26,6 +26,8 @@ pub enum Command {
     Migrate(Settings),
     /// Print a signed JWT for a user (development and load tests).
     Token(TokenArgs),
+    /// Publish a registration command on NATS, as a client would.
+    PublishRegistration(PublishArgs),
     /// Exit 0 when the local service answers ready on /readyz (for container health checks).
     Healthcheck {
         /// Address of the service to check.
@@ -53,6 +55,28 @@ pub struct TokenArgs {
     pub ttl: i64,
     #[command(flatten)]
     pub auth: AuthSettings,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct PublishArgs {
+    /// The event id.
+    #[arg(long)]
+    pub event: u64,
+    /// The central user id.
+    #[arg(long)]
+    pub user_id: u64,
+    /// Publish an unregistration instead.
+    #[arg(long)]
+    pub unregister: bool,
+    /// Register privately.
+    #[arg(long)]
+    pub private: bool,
+    /// NATS server URL.
+    #[arg(long, env = "NATS_URL", default_value = "nats://127.0.0.1:4222")]
+    pub nats_url: String,
+    /// Prefix of stream names and subjects.
+    #[arg(long, env = "STREAM_PREFIX", default_value = "")]
+    pub stream_prefix: String,
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -87,6 +111,24 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 "{}",
                 auth::mint(&secret, user_id, &args.name, roles, args.ttl)?
             );
+            Ok(())
+        }
+        Command::PublishRegistration(args) => {
+            let cmd = registrations::Command {
+                kind: if args.unregister {
+                    registrations::Kind::Unregistered
+                } else {
+                    registrations::Kind::Registered
+                },
+                event_id: args.event,
+                user_id: args.user_id,
+                private: args.private,
+                at: chrono::Utc::now().timestamp_millis(),
+            };
+            let js = nats::jetstream(nats::connect(&args.nats_url).await?);
+            let seq =
+                registrations::publish(&js, &nats::Names::new(&args.stream_prefix), &cmd).await?;
+            println!("published at stream sequence {seq}");
             Ok(())
         }
         Command::Healthcheck { listen_addr } => healthcheck(listen_addr).await,

@@ -79,6 +79,9 @@ pub struct ServeSettings {
     #[arg(long, env = "CACHE_MODE", value_enum, default_value_t = CacheMode::Actors)]
     pub cache_mode: CacheMode,
 
+    #[command(flatten)]
+    pub cache: CacheSettings,
+
     /// Largest request body accepted, in bytes.
     #[arg(long, env = "MAX_BODY_BYTES", default_value_t = 64 * 1024)]
     pub max_body_bytes: u64,
@@ -86,6 +89,41 @@ pub struct ServeSettings {
     /// How long in-flight requests may take to finish after SIGTERM, in seconds.
     #[arg(long, env = "SHUTDOWN_GRACE_SECS", default_value_t = 20)]
     pub shutdown_grace_secs: u64,
+}
+
+/// Tuning of the ongoing-events cache.
+#[derive(Debug, Clone, Args)]
+pub struct CacheSettings {
+    /// Seconds between reconciling sweeps (a safety net: exact timers do the real work).
+    #[arg(long, env = "CACHE_SWEEP_INTERVAL_SECS", default_value_t = 300)]
+    pub cache_sweep_interval_secs: u64,
+
+    /// Hours ahead that events are held and their starts scheduled.
+    #[arg(long, env = "CACHE_HORIZON_HOURS", default_value_t = 24)]
+    pub cache_horizon_hours: i64,
+
+    /// Threads the user actors are spread over (default: one per core).
+    #[arg(long, env = "CACHE_ARBITERS")]
+    pub cache_arbiters: Option<usize>,
+
+    /// How long a read waits for a user's actor before asking the database, in milliseconds.
+    #[arg(long, env = "CACHE_ASK_TIMEOUT_MS", default_value_t = 250)]
+    pub cache_ask_timeout_ms: u64,
+}
+
+impl CacheSettings {
+    pub fn to_config(&self) -> campaign_events_actors::CacheConfig {
+        let defaults = campaign_events_actors::CacheConfig::default();
+        campaign_events_actors::CacheConfig {
+            sweep_interval: Duration::from_secs(self.cache_sweep_interval_secs.max(1)),
+            horizon: chrono::Duration::hours(self.cache_horizon_hours.clamp(1, 24 * 366)),
+            arbiters: self
+                .cache_arbiters
+                .map_or(defaults.arbiters, |n| n.clamp(1, 64)),
+            ask_timeout: Duration::from_millis(self.cache_ask_timeout_ms.max(1)),
+            ..defaults
+        }
+    }
 }
 
 impl ServeSettings {

@@ -4,10 +4,13 @@
 
 pub mod app;
 pub mod auth;
+pub mod changes;
 pub mod cli;
 pub mod config;
 pub mod db;
+pub mod etag;
 pub mod http;
 pub mod nats;
+pub mod registrations;
 pub mod telemetry;
 pub mod wikis;

@@ -37,6 +37,11 @@ impl ManualClock {
         *self.now.lock().unwrap_or_else(|p| p.into_inner()) = t;
     }
 
+    /// The clock's time (also available through [`Clock::now`]).
+    pub fn now_utc(&self) -> DateTime<Utc> {
+        self.now()
+    }
+
     pub fn advance(&self, by: chrono::Duration) {
         let mut now = self.now.lock().unwrap_or_else(|p| p.into_inner());
         *now += by;

@@ -27,7 +27,8 @@ pub struct EventRecord {
     pub updated_at: DateTime<Utc>,
 }
 
-const EVENT_COLUMNS: &str = "e.event_id, e.name, e.start_utc, e.end_utc, e.timezone, e.status, \
+pub(crate) const EVENT_COLUMNS: &str =
+    "e.event_id, e.name, e.start_utc, e.end_utc, e.timezone, e.status, \
      e.track_contributions, e.all_wikis, e.version, e.deleted_at, e.created_at, e.updated_at, \
      COALESCE((SELECT array_agg(w.wiki_id ORDER BY w.wiki_id) FROM ce_event_wikis w \
                WHERE w.event_id = e.event_id), '{}') AS wikis";

@@ -2,6 +2,8 @@
 
 pub mod events;
 mod migrate;
+pub mod participants;
+pub mod store;
 
 use std::time::Duration;
 

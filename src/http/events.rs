@@ -4,6 +4,7 @@
 use campaign_events_actors::domain::{
     EventDraft, EventId, EventName, EventStatus, EventTimezone, EventWindow, WikiSelection,
 };
+use campaign_events_actors::Change;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 use warp::http::StatusCode;
@@ -158,6 +159,9 @@ pub async fn create(
     };
     let record = events::create(&state.pool, &draft, &organizer).await?;
     let id = record.facts.id;
+    state
+        .commit_change(Change::Event(record.facts.clone()))
+        .await;
     tracing::info!(event_id = %id, user_id = %caller.user_id, "event created");
     let reply = warp::reply::with_status(
         warp::reply::json(&serde_json::json!({"id": id.get()})),
@@ -196,7 +200,8 @@ pub async fn update(
     )
     .await?;
     let draft = parse_json::<EventInput>(&body)?.validate(&state)?;
-    written(events::replace(&state.pool, id, &draft).await?, id)?;
+    let record = written(events::replace(&state.pool, id, &draft).await?, id)?;
+    state.commit_change(Change::Event(record.facts)).await;
     tracing::info!(event_id = %id, user_id = %caller.user_id, "event updated");
     Ok(StatusCode::NO_CONTENT.into_response())
 }
@@ -215,7 +220,8 @@ pub async fn delete(
         "campaignevents-rest-delete-permission-denied",
     )
     .await?;
-    written(events::soft_delete(&state.pool, id).await?, id)?;
+    let record = written(events::soft_delete(&state.pool, id).await?, id)?;
+    state.commit_change(Change::Event(record.facts)).await;
     tracing::info!(event_id = %id, user_id = %caller.user_id, "event deleted");
     Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -3,8 +3,10 @@
 
 mod errors;
 mod events;
+mod ongoing;
 pub mod openapi;
 mod ops;
+mod participants;
 pub mod routes;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -22,6 +24,7 @@ pub use errors::ApiError;
 
 use crate::app::Readiness;
 use crate::auth::{Caller, Verifier};
+use crate::config::CacheMode;
 use crate::nats::Names;
 use crate::wikis::Wikis;
 
@@ -34,6 +37,9 @@ pub struct State {
     pub wikis: Wikis,
     pub verifier: Verifier,
     pub readiness: Readiness,
+    pub cache: Arc<campaign_events_actors::Cache>,
+    pub cache_mode: CacheMode,
+    pub clock: campaign_events_actors::SharedClock,
     pub max_body_bytes: u64,
     /// Built once at start from the route table.
     pub openapi: serde_json::Value,
@@ -54,6 +60,16 @@ impl State {
         self.verifier
             .verify(token.trim())
             .map_err(ApiError::unauthorized)
+    }
+
+    /// After a database commit: publish the change for the other instances, then apply it to
+    /// the local cache at once. A publish that fails (NATS down) is logged and the local cache
+    /// is still updated; the other instances' sweeps reconcile.
+    pub async fn commit_change(&self, change: campaign_events_actors::Change) {
+        if let Err(e) = crate::changes::publish(&self.jetstream, &self.names, &change).await {
+            tracing::warn!(error = %format!("{e:#}"), "could not publish a change; applied locally");
+        }
+        self.cache.apply(change).await;
     }
 }
 
@@ -88,6 +104,14 @@ fn with_state(
     state: Shared,
 ) -> impl Filter<Extract = (Shared,), Error = std::convert::Infallible> + Clone {
     warp::any().map(move || state.clone())
+}
+
+fn if_none_match() -> impl Filter<Extract = (Option<String>,), Error = Rejection> + Clone {
+    warp::header::optional::<String>("if-none-match")
+}
+
+fn query() -> impl Filter<Extract = (ongoing::Query,), Error = Rejection> + Clone {
+    warp::query::<Vec<(String, String)>>().map(ongoing::Query)
 }
 
 fn authorization() -> impl Filter<Extract = (Option<String>,), Error = Rejection> + Clone {
@@ -172,8 +196,46 @@ pub fn routes(
         .and(s())
         .and(authorization())
         .and_then(|p, st, auth| async move { respond(events::delete(st, p, auth).await) });
+    let participant_events = PARTICIPANT_EVENTS
+        .filter()
+        .and(s())
+        .and(authorization())
+        .and(if_none_match())
+        .and(query())
+        .and_then(|_, st, auth, inm, q| async move {
+            respond(ongoing::participant_events(st, auth, inm, q).await)
+        });
+    let events_for_edit = EVENTS_FOR_EDIT
+        .filter()
+        .and(s())
+        .and(authorization())
+        .and(if_none_match())
+        .and(query())
+        .and_then(|_, st, auth, inm, q| async move {
+            respond(ongoing::events_for_edit(st, auth, inm, q).await)
+        });
+    let register = REGISTER
+        .filter()
+        .and(s())
+        .and(authorization())
+        .and(body(limit))
+        .and_then(|p, st, auth, body| async move {
+            respond(participants::register(st, p, auth, body).await)
+        });
+    let unregister =
+        UNREGISTER
+            .filter()
+            .and(s())
+            .and(authorization())
+            .and_then(
+                |p, st, auth| async move { respond(participants::unregister(st, p, auth).await) },
+            );
 
-    let api = healthz
+    let api = participant_events
+        .or(events_for_edit)
+        .unify()
+        .or(healthz)
+        .unify()
         .or(readyz)
         .unify()
         .or(openapi)
@@ -185,6 +247,10 @@ pub fn routes(
         .or(update)
         .unify()
         .or(delete)
+        .unify()
+        .or(register)
+        .unify()
+        .or(unregister)
         .unify()
         .recover(errors::recover)
         .unify();

@@ -89,6 +89,28 @@ fn schemas() -> Value {
                 "checks": {"type": "object", "additionalProperties": {"type": "string"}}
             }
         },
+        "ParticipantEvents": {
+            "type": "object", "required": ["events"],
+            "properties": {"events": {"type": "array", "items": {"type": "object", "properties": {
+                "id": {"type": "integer"}, "name": {"type": "string"},
+                "start": {"type": "string", "format": "date-time"},
+                "end": {"type": "string", "format": "date-time"},
+                "timezone": {"type": "string"},
+                "wikis": {"type": "array", "items": {"type": "string"}}}}}}
+        },
+        "EventsForEdit": {
+            "type": "array",
+            "items": {"type": "object", "properties": {
+                "id": {"type": "integer"}, "name": {"type": "string"}}}
+        },
+        "RegisterInput": {
+            "type": "object", "additionalProperties": false,
+            "properties": {"is_private": {"type": "boolean", "default": false}}
+        },
+        "Modified": {
+            "type": "object", "required": ["modified"],
+            "properties": {"modified": {"type": "boolean"}}
+        },
         "Created": {
             "type": "object", "required": ["id"],
             "properties": {"id": {"type": "integer"}}

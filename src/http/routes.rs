@@ -89,6 +89,8 @@ impl RouteSpec {
 /// Every route the gateway serves, in matching order (the post-edit read first: it is the hot
 /// path). Add a route here and in `http::routes()`; the OpenAPI test fails if one is missing.
 pub static ROUTES: &[&RouteSpec] = &[
+    &PARTICIPANT_EVENTS,
+    &EVENTS_FOR_EDIT,
     &HEALTHZ,
     &READYZ,
     &OPENAPI,
@@ -96,6 +98,8 @@ pub static ROUTES: &[&RouteSpec] = &[
     &EVENT_GET,
     &EVENT_UPDATE,
     &EVENT_DELETE,
+    &REGISTER,
+    &UNREGISTER,
 ];
 
 macro_rules! v0 {
@@ -103,6 +107,77 @@ macro_rules! v0 {
         concat!("/rest.php/campaignevents/v0", $p)
     };
 }
+
+pub static PARTICIPANT_EVENTS: RouteSpec = RouteSpec {
+    id: "participantEvents",
+    method: Method::GET,
+    path: "/rest.php/v1/campaignevents/participant-events",
+    summary: "The caller's events: with ongoing=true those ongoing now, from the cache (the \
+              post-edit check); otherwise every active registration. Strong ETag; 304 on \
+              If-None-Match.",
+    access: Access::User,
+    query: &[
+        ("ongoing", "true: only events ongoing now (from the cache)"),
+        (
+            "wiki",
+            "keep only events that target this wiki (or all wikis)",
+        ),
+    ],
+    body: None,
+    responses: &[
+        (200, "the events, sorted by id", Some("ParticipantEvents")),
+        (304, "not modified", None),
+        (400, "bad parameter", Some("Error")),
+        (401, "no or bad token", Some("Error")),
+    ],
+};
+
+pub static EVENTS_FOR_EDIT: RouteSpec = RouteSpec {
+    id: "eventsForEdit",
+    method: Method::GET,
+    path: v0!("/participant/self/events_for_edit"),
+    summary: "The caller's ongoing events that track contributions on a wiki.",
+    access: Access::User,
+    query: &[("wiki", "the wiki the edit was made on (required)")],
+    body: None,
+    responses: &[
+        (200, "[{id, name}]", Some("EventsForEdit")),
+        (304, "not modified", None),
+        (400, "bad or missing parameter", Some("Error")),
+        (401, "no or bad token", Some("Error")),
+    ],
+};
+
+pub static REGISTER: RouteSpec = RouteSpec {
+    id: "registerSelf",
+    method: Method::PUT,
+    path: v0!("/event_registration/{id}/participants/self"),
+    summary: "Register the caller for an event (not ended, not deleted, open).",
+    access: Access::User,
+    query: &[],
+    body: Some("RegisterInput"),
+    responses: &[
+        (200, "{modified}", Some("Modified")),
+        (400, "ended, deleted, closed, or bad input", Some("Error")),
+        (401, "no or bad token", Some("Error")),
+        (404, "no such event", Some("Error")),
+    ],
+};
+
+pub static UNREGISTER: RouteSpec = RouteSpec {
+    id: "unregisterSelf",
+    method: Method::DELETE,
+    path: v0!("/event_registration/{id}/participants/self"),
+    summary: "Unregister the caller from an event; not registered → modified: false.",
+    access: Access::User,
+    query: &[],
+    body: None,
+    responses: &[
+        (200, "{modified}", Some("Modified")),
+        (401, "no or bad token", Some("Error")),
+        (404, "no such event", Some("Error")),
+    ],
+};
 
 pub static HEALTHZ: RouteSpec = RouteSpec {
     id: "healthz",

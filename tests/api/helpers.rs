@@ -7,10 +7,15 @@ use std::time::Duration;
 
 use campaign_events::app::{self, Application, ShutdownHandle};
 use campaign_events::auth;
-use campaign_events::config::{AuthSettings, CacheMode, ServeSettings, Settings, DEV_JWT_SECRET};
+use campaign_events::config::{
+    AuthSettings, CacheMode, CacheSettings, ServeSettings, Settings, DEV_JWT_SECRET,
+};
+use campaign_events::http::Shared;
 use campaign_events::nats::Names;
 use campaign_events_actors::domain::UserId;
+use campaign_events_actors::{ManualClock, SharedClock, SystemClock};
 use serde_json::{json, Value};
+use std::sync::Arc;
 
 pub const PG_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 pub const NATS_URL: &str = "nats://127.0.0.1:4222";
@@ -49,6 +54,13 @@ pub fn test_settings(db: &str, prefix: &str) -> ServeSettings {
         },
         listen_addr: "127.0.0.1:0".parse().unwrap(),
         cache_mode: CacheMode::Actors,
+        cache: CacheSettings {
+            // Tests run sweeps by hand; a timed one would only add noise.
+            cache_sweep_interval_secs: 3600,
+            cache_horizon_hours: 24,
+            cache_arbiters: Some(2),
+            cache_ask_timeout_ms: 1000,
+        },
         max_body_bytes: 64 * 1024,
         shutdown_grace_secs: 5,
     }
@@ -59,8 +71,12 @@ pub struct TestApp {
     pub db_name: String,
     pub prefix: String,
     pub http: reqwest::Client,
+    pub state: Shared,
+    pub settings: ServeSettings,
     shutdown: ShutdownHandle,
     task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    /// When set, dropping the app leaves its database and streams (a restart follows).
+    keep_data: bool,
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -69,16 +85,38 @@ pub async fn spawn_app() -> TestApp {
 
 /// Like [`spawn_app`], letting the test adjust the settings first.
 pub async fn spawn_app_with(adjust: impl FnOnce(&mut ServeSettings)) -> TestApp {
-    campaign_events::telemetry::init();
     let db_name = unique_name("ce_test");
     let prefix = unique_name("t");
     let mut settings = test_settings(&db_name, &prefix);
     adjust(&mut settings);
-    let app = Application::build(settings).await.expect("the app builds");
+    start(settings, Arc::new(SystemClock)).await
+}
+
+/// An app whose clock only moves when the test moves it.
+pub async fn spawn_app_with_clock(clock: &ManualClock) -> TestApp {
+    let settings = test_settings(&unique_name("ce_test"), &unique_name("t"));
+    start(settings, Arc::new(clock.clone())).await
+}
+
+/// Starts an app on `settings` (database and prefix named there) and waits until it is ready.
+pub async fn start(settings: ServeSettings, clock: SharedClock) -> TestApp {
+    campaign_events::telemetry::init();
+    let db_name = settings
+        .common
+        .database_url
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_owned();
+    let prefix = settings.common.stream_prefix.clone();
+    let app = Application::build_with_clock(settings.clone(), clock)
+        .await
+        .expect("the app builds");
     let addr = app.local_addr();
+    let state = app.state();
     let (shutdown, rx) = app::shutdown_channel();
     let task = tokio::spawn(app.run(rx));
-    TestApp {
+    let app = TestApp {
         addr,
         db_name,
         prefix,
@@ -86,9 +124,14 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut ServeSettings)) -> TestApp 
             .timeout(Duration::from_secs(20))
             .build()
             .unwrap(),
+        state,
+        settings,
         shutdown,
         task: Some(task),
-    }
+        keep_data: false,
+    };
+    app.wait_ready().await;
+    app
 }
 
 /// A token signed with the dev secret the test apps verify with.
@@ -121,8 +164,29 @@ pub fn event_body() -> Value {
 }
 
 impl TestApp {
+    /// Waits for `/readyz` (the cache is warm).
+    pub async fn wait_ready(&self) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Ok(r) = self.http.get(self.url("/readyz")).send().await {
+                if r.status() == 200 {
+                    return;
+                }
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the app never became ready"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.addr, path)
+    }
+
+    pub fn names(&self) -> Names {
+        Names::new(&self.prefix)
     }
 
     pub fn v0(&self, path: &str) -> String {
@@ -179,6 +243,14 @@ impl TestApp {
             .unwrap();
     }
 
+    /// Stops the app gracefully but keeps its database and streams, and returns its settings
+    /// so that a new instance can start on the same data.
+    pub async fn stop_keeping_data(mut self) -> ServeSettings {
+        self.keep_data = true;
+        self.stop().await;
+        self.settings.clone()
+    }
+
     /// Graceful stop; waits for the server task to finish.
     pub async fn stop(&mut self) {
         self.shutdown.shutdown();
@@ -195,7 +267,9 @@ impl TestApp {
 impl Drop for TestApp {
     fn drop(&mut self) {
         self.shutdown.shutdown();
-        cleanup(self.db_name.clone(), self.prefix.clone());
+        if !self.keep_data {
+            cleanup(self.db_name.clone(), self.prefix.clone());
+        }
     }
 }
 

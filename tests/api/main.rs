@@ -5,6 +5,7 @@ mod helpers;
 
 mod auth;
 mod bad_input;
+mod cache;
 mod events;
 mod migrations;
 mod ops;

@@ -1,0 +1,210 @@
+//! The change log on `CE_CHANGES`: every committed participant or event change is published
+//! here, and every instance follows the stream to keep its cache coherent with the others.
+//! Messages are MessagePack with named fields; each carries the version the database gave it,
+//! so duplicates and reorderings are harmless (invariant 4).
+
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use async_nats::jetstream::{self, consumer};
+use campaign_events_actors::domain::{
+    EventFacts, EventId, EventName, EventStatus, EventTimezone, EventWindow, UserId, WikiSelection,
+};
+use campaign_events_actors::{Cache, Change, ParticipantChange};
+use chrono::{DateTime, Utc};
+use futures::StreamExt;
+use serde::{Deserialize, Serialize};
+
+use crate::nats::Names;
+
+/// The wire form of a change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ChangeMessage {
+    Participant {
+        event_id: u64,
+        user_id: u64,
+        active: bool,
+        version: i64,
+    },
+    Event {
+        event_id: u64,
+        name: String,
+        /// Unix milliseconds.
+        start: i64,
+        end: i64,
+        timezone: String,
+        /// Wiki ids, or `["*all*"]`.
+        wikis: Vec<String>,
+        track_contributions: bool,
+        status: EventStatus,
+        deleted: bool,
+        version: i64,
+    },
+}
+
+impl ChangeMessage {
+    pub fn from_change(change: &Change) -> Self {
+        match change {
+            Change::Participant(p) => ChangeMessage::Participant {
+                event_id: p.event_id.get(),
+                user_id: p.user_id.get(),
+                active: p.active,
+                version: p.version,
+            },
+            Change::Event(f) => ChangeMessage::Event {
+                event_id: f.id.get(),
+                name: f.name.to_string(),
+                start: f.window.start().timestamp_millis(),
+                end: f.window.end().timestamp_millis(),
+                timezone: f.timezone.as_str().to_owned(),
+                wikis: f.wikis.to_wire(),
+                track_contributions: f.track_contributions,
+                status: f.status,
+                deleted: f.deleted,
+                version: f.version,
+            },
+        }
+    }
+
+    /// Back to a domain change, validating as any input is validated.
+    pub fn into_change(self) -> Result<Change, String> {
+        match self {
+            ChangeMessage::Participant {
+                event_id,
+                user_id,
+                active,
+                version,
+            } => Ok(Change::Participant(ParticipantChange {
+                event_id: EventId::new(event_id).map_err(|e| format!("event_id {e}"))?,
+                user_id: UserId::new(user_id).map_err(|e| format!("user_id {e}"))?,
+                active,
+                version,
+            })),
+            ChangeMessage::Event {
+                event_id,
+                name,
+                start,
+                end,
+                timezone,
+                wikis,
+                track_contributions,
+                status,
+                deleted,
+                version,
+            } => {
+                let time = |ms: i64| {
+                    DateTime::<Utc>::from_timestamp_millis(ms)
+                        .ok_or_else(|| format!("bad time {ms}"))
+                };
+                Ok(Change::Event(EventFacts {
+                    id: EventId::new(event_id).map_err(|e| format!("event_id {e}"))?,
+                    name: EventName::parse(&name)?,
+                    window: EventWindow::new(time(start)?, time(end)?)?,
+                    timezone: EventTimezone::parse(&timezone)?,
+                    wikis: WikiSelection::parse(&wikis, |_| true)?,
+                    track_contributions,
+                    status,
+                    deleted,
+                    version,
+                }))
+            }
+        }
+    }
+
+    fn subject(&self, names: &Names) -> String {
+        match self {
+            ChangeMessage::Participant { event_id, .. } => {
+                names.change_subject(&format!("participant.{event_id}"))
+            }
+            ChangeMessage::Event { event_id, .. } => {
+                names.change_subject(&format!("event.{event_id}"))
+            }
+        }
+    }
+
+    fn message_id(&self) -> String {
+        match self {
+            ChangeMessage::Participant {
+                event_id,
+                user_id,
+                version,
+                ..
+            } => format!("p:{event_id}:{user_id}:{version}"),
+            ChangeMessage::Event {
+                event_id, version, ..
+            } => format!("e:{event_id}:{version}"),
+        }
+    }
+}
+
+/// Publishes a committed change and waits for JetStream's ack.
+pub async fn publish(
+    js: &jetstream::Context,
+    names: &Names,
+    change: &Change,
+) -> anyhow::Result<()> {
+    let msg = ChangeMessage::from_change(change);
+    let payload = rmp_serde::to_vec_named(&msg).context("encoding a change")?;
+    let mut headers = async_nats::HeaderMap::new();
+    headers.insert("Nats-Msg-Id", msg.message_id().as_str());
+    js.publish_with_headers(msg.subject(names), headers, payload.into())
+        .await
+        .context("publishing a change")?
+        .await
+        .context("JetStream did not acknowledge a change")?;
+    Ok(())
+}
+
+/// The last sequence of `CE_CHANGES`: warm-up reads the database after noting it, then
+/// follows the stream from the next one, so no change falls between snapshot and log.
+pub async fn last_sequence(js: &jetstream::Context, names: &Names) -> anyhow::Result<u64> {
+    let mut stream = js.get_stream(names.changes_stream()).await?;
+    Ok(stream.info().await?.state.last_sequence)
+}
+
+/// Follows `CE_CHANGES` from `from_sequence` with an ordered consumer (it recreates itself on
+/// gaps and reconnects), applying each change to the cache, until the task is dropped.
+pub async fn follow(
+    js: jetstream::Context,
+    names: Names,
+    cache: Arc<Cache>,
+    from_sequence: u64,
+) -> anyhow::Result<()> {
+    let stream = js.get_stream(names.changes_stream()).await?;
+    let consumer = stream
+        .create_consumer(consumer::push::OrderedConfig {
+            deliver_subject: js.client().new_inbox(),
+            filter_subject: names.change_subject(">"),
+            deliver_policy: if from_sequence <= 1 {
+                consumer::DeliverPolicy::All
+            } else {
+                consumer::DeliverPolicy::ByStartSequence {
+                    start_sequence: from_sequence,
+                }
+            },
+            ..Default::default()
+        })
+        .await
+        .context("cannot follow the change stream")?;
+    let mut messages = consumer.messages().await?;
+    while let Some(msg) = messages.next().await {
+        let msg = match msg {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::warn!(error = %e, "change stream interrupted; the consumer recovers");
+                continue;
+            }
+        };
+        match rmp_serde::from_slice::<ChangeMessage>(&msg.payload)
+            .map_err(|e| e.to_string())
+            .and_then(ChangeMessage::into_change)
+        {
+            Ok(change) => cache.apply(change).await,
+            Err(e) => {
+                tracing::error!(subject = %msg.subject, error = %e, "undecodable change skipped")
+            }
+        }
+    }
+    Ok(())
+}

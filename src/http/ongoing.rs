@@ -1,0 +1,189 @@
+//! The post-edit reads: "which events is this user taking part in right now?" — from the
+//! cache (no query), or from Postgres in `CACHE_MODE=db`, while warming up, or when an actor
+//! does not answer in time. Both paths give the same JSON and therefore the same ETag.
+
+use std::sync::Arc;
+
+use campaign_events_actors::domain::{EventFacts, UserId, WikiId};
+use campaign_events_actors::Lookup;
+use serde::Serialize;
+use warp::http::{HeaderValue, StatusCode};
+use warp::reply::Response;
+use warp::Reply;
+
+use super::events::wire_time;
+use super::{ApiError, Shared};
+use crate::config::CacheMode;
+use crate::db::participants;
+use crate::etag;
+
+/// The user's events ongoing now, sorted by id.
+pub async fn ongoing_for(state: &Shared, user: UserId) -> Result<Vec<Arc<EventFacts>>, ApiError> {
+    if state.cache_mode == CacheMode::Actors && state.readiness.is_warm() {
+        match state.cache.ongoing(user).await {
+            Ok(events) => return Ok(events),
+            Err(e) => {
+                tracing::debug!(user_id = %user, error = %e, "cache read fell back to the database")
+            }
+        }
+    }
+    state.cache.stats().lookup(Lookup::Fallback);
+    let events = participants::ongoing_events_of(&state.pool, user, state.clock.now()).await?;
+    Ok(events.into_iter().map(Arc::new).collect())
+}
+
+#[derive(Serialize)]
+struct EventItem<'a> {
+    id: u64,
+    name: &'a str,
+    start: String,
+    end: String,
+    timezone: &'a str,
+    wikis: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct EventsBody<'a> {
+    events: Vec<EventItem<'a>>,
+}
+
+#[derive(Serialize)]
+struct ForEditItem<'a> {
+    id: u64,
+    name: &'a str,
+}
+
+/// Query parameters, parsed by hand so that a bad value is a 400 naming the parameter.
+pub struct Query(pub Vec<(String, String)>);
+
+impl Query {
+    fn get(&self, name: &str) -> Result<Option<&str>, ApiError> {
+        let mut found = self.0.iter().filter(|(k, _)| k == name);
+        let first = found.next().map(|(_, v)| v.as_str());
+        if found.next().is_some() {
+            return Err(ApiError::bad_param(
+                name,
+                "paramvalidator-multivalue-disallowed",
+                "given more than once",
+            ));
+        }
+        Ok(first)
+    }
+
+    fn wiki(&self) -> Result<Option<WikiId>, ApiError> {
+        self.get("wiki")?
+            .map(|w| {
+                WikiId::parse(w)
+                    .map_err(|e| ApiError::bad_param("wiki", "paramvalidator-badvalue", e))
+            })
+            .transpose()
+    }
+
+    /// MediaWiki's boolean forms.
+    fn flag(&self, name: &str) -> Result<Option<bool>, ApiError> {
+        match self.get(name)? {
+            None => Ok(None),
+            Some("true" | "1" | "yes") => Ok(Some(true)),
+            Some("false" | "0" | "no" | "") => Ok(Some(false)),
+            Some(other) => Err(ApiError::bad_param(
+                name,
+                "paramvalidator-badbool",
+                format!("{other:?} is not a boolean (true or false)"),
+            )),
+        }
+    }
+}
+
+/// `GET /rest.php/v1/campaignevents/participant-events?ongoing=true[&wiki=W]`.
+pub async fn participant_events(
+    state: Shared,
+    authorization: Option<String>,
+    if_none_match: Option<String>,
+    query: Query,
+) -> Result<Response, ApiError> {
+    let caller = state.caller(authorization.as_deref())?;
+    let wiki = query.wiki()?;
+    let ongoing = query.flag("ongoing")?.unwrap_or(false);
+    let events: Vec<Arc<EventFacts>> = if ongoing {
+        ongoing_for(&state, caller.user_id).await?
+    } else {
+        participants::registered_events_of(&state.pool, caller.user_id)
+            .await?
+            .into_iter()
+            .map(Arc::new)
+            .collect()
+    };
+    let body = EventsBody {
+        events: events
+            .iter()
+            .filter(|f| wiki.as_ref().is_none_or(|w| f.wikis.includes(w)))
+            .map(|f| EventItem {
+                id: f.id.get(),
+                name: f.name.as_str(),
+                start: wire_time(f.window.start()),
+                end: wire_time(f.window.end()),
+                timezone: f.timezone.as_str(),
+                wikis: f.wikis.to_wire(),
+            })
+            .collect(),
+    };
+    Ok(with_etag(serde_json::to_vec(&body), if_none_match))
+}
+
+/// `GET /rest.php/campaignevents/v0/participant/self/events_for_edit?wiki=W`: the user's
+/// ongoing events that track contributions on W.
+pub async fn events_for_edit(
+    state: Shared,
+    authorization: Option<String>,
+    if_none_match: Option<String>,
+    query: Query,
+) -> Result<Response, ApiError> {
+    let caller = state.caller(authorization.as_deref())?;
+    let wiki = query
+        .wiki()?
+        .ok_or_else(|| ApiError::bad_param("wiki", "paramvalidator-missingparam", "is required"))?;
+    let events = ongoing_for(&state, caller.user_id).await?;
+    let items: Vec<ForEditItem> = events
+        .iter()
+        .filter(|f| f.track_contributions && f.wikis.includes(&wiki))
+        .map(|f| ForEditItem {
+            id: f.id.get(),
+            name: f.name.as_str(),
+        })
+        .collect();
+    Ok(with_etag(serde_json::to_vec(&items), if_none_match))
+}
+
+/// A private, always-revalidated JSON answer with a strong ETag; `304` when the client has it.
+fn with_etag(body: Result<Vec<u8>, serde_json::Error>, if_none_match: Option<String>) -> Response {
+    let body = match body {
+        Ok(b) => b,
+        Err(e) => {
+            tracing::error!(error = %e, "serializing a read");
+            return ApiError::internal().into_response();
+        }
+    };
+    let tag = etag::of(&body);
+    let mut resp = if if_none_match
+        .as_deref()
+        .is_some_and(|h| etag::matches(h, &tag))
+    {
+        let mut r = Response::new(Vec::new().into());
+        *r.status_mut() = StatusCode::NOT_MODIFIED;
+        r
+    } else {
+        let mut r = Response::new(body.into());
+        r.headers_mut()
+            .insert("content-type", HeaderValue::from_static("application/json"));
+        r
+    };
+    let h = resp.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&tag) {
+        h.insert("etag", v);
+    }
+    h.insert(
+        "cache-control",
+        HeaderValue::from_static("private, max-age=0, must-revalidate"),
+    );
+    resp
+}
