@@ -30,7 +30,7 @@ pub enum ChangeMessage {
     Event {
         event_id: u64,
         name: String,
-        /// Unix milliseconds.
+        /// Unix microseconds (what Postgres stores).
         start: i64,
         end: i64,
         timezone: String,
@@ -55,8 +55,8 @@ impl ChangeMessage {
             Change::Event(f) => ChangeMessage::Event {
                 event_id: f.id.get(),
                 name: f.name.to_string(),
-                start: f.window.start().timestamp_millis(),
-                end: f.window.end().timestamp_millis(),
+                start: f.window.start().timestamp_micros(),
+                end: f.window.end().timestamp_micros(),
                 timezone: f.timezone.as_str().to_owned(),
                 wikis: f.wikis.to_wire(),
                 track_contributions: f.track_contributions,
@@ -93,9 +93,9 @@ impl ChangeMessage {
                 deleted,
                 version,
             } => {
-                let time = |ms: i64| {
-                    DateTime::<Utc>::from_timestamp_millis(ms)
-                        .ok_or_else(|| format!("bad time {ms}"))
+                let time = |us: i64| {
+                    DateTime::<Utc>::from_timestamp_micros(us)
+                        .ok_or_else(|| format!("bad time {us}"))
                 };
                 Ok(Change::Event(EventFacts {
                     id: EventId::new(event_id).map_err(|e| format!("event_id {e}"))?,

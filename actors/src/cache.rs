@@ -106,8 +106,12 @@ impl Cache {
                         stats,
                         cfg.mailbox_capacity,
                     ));
-                    let supervisor =
-                        Supervisor::new(core.clone(), store, clk, cfg.sweep_interval).start();
+                    let supervisor = {
+                        let core = core.clone();
+                        actix::Supervisor::start(move |_| {
+                            Supervisor::new(core, store, clk, cfg.sweep_interval)
+                        })
+                    };
                     let _ = tx.send((core, supervisor, System::current()));
                 });
                 let _ = system.run();

@@ -5,9 +5,15 @@ use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
 
-/// Where "now" comes from.
+/// Where "now" comes from. Times are whole microseconds: Postgres keeps no more, and "is this
+/// event ongoing?" must get the same answer from the cache and from a query at the same now.
 pub trait Clock: Send + Sync + 'static {
     fn now(&self) -> DateTime<Utc>;
+}
+
+/// Drops what Postgres would not store.
+pub fn to_micros(t: DateTime<Utc>) -> DateTime<Utc> {
+    DateTime::from_timestamp_micros(t.timestamp_micros()).unwrap_or(t)
 }
 
 /// The system clock.
@@ -16,7 +22,7 @@ pub struct SystemClock;
 
 impl Clock for SystemClock {
     fn now(&self) -> DateTime<Utc> {
-        Utc::now()
+        to_micros(Utc::now())
     }
 }
 
@@ -29,12 +35,12 @@ pub struct ManualClock {
 impl ManualClock {
     pub fn new(start: DateTime<Utc>) -> Self {
         Self {
-            now: Arc::new(Mutex::new(start)),
+            now: Arc::new(Mutex::new(to_micros(start))),
         }
     }
 
     pub fn set(&self, t: DateTime<Utc>) {
-        *self.now.lock().unwrap_or_else(|p| p.into_inner()) = t;
+        *self.now.lock().unwrap_or_else(|p| p.into_inner()) = to_micros(t);
     }
 
     /// The clock's time (also available through [`Clock::now`]).
@@ -44,7 +50,7 @@ impl ManualClock {
 
     pub fn advance(&self, by: chrono::Duration) {
         let mut now = self.now.lock().unwrap_or_else(|p| p.into_inner());
-        *now += by;
+        *now = to_micros(*now + by);
     }
 }
 

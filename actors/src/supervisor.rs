@@ -122,6 +122,16 @@ impl Actor for Supervisor {
     fn started(&mut self, ctx: &mut Self::Context) {
         let interval = self.sweep_interval;
         ctx.run_interval(interval, |_, ctx| ctx.notify(Sweep));
+        // After a restart the timeline is rebuilt from the directory (empty at first start).
+        ctx.notify(Replan);
+    }
+}
+
+/// Long-lived, so supervised: if it ever stops, actix restarts it with its timers re-armed.
+impl actix::Supervised for Supervisor {
+    fn restarting(&mut self, _ctx: &mut Context<Self>) {
+        tracing::warn!("the cache supervisor is restarting");
+        self.timer = None;
     }
 }
 

@@ -66,9 +66,11 @@ impl EventInput {
     }
 }
 
+/// RFC 3339, kept to the second as MediaWiki keeps event times (and as the API shows them).
 fn parse_time(name: &str, raw: &str) -> Result<DateTime<Utc>, ApiError> {
     DateTime::parse_from_rfc3339(raw)
         .map(|t| t.with_timezone(&Utc))
+        .map(|t| DateTime::from_timestamp(t.timestamp(), 0).unwrap_or(t))
         .map_err(|e| {
             ApiError::new(
                 StatusCode::BAD_REQUEST,

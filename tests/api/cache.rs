@@ -765,3 +765,29 @@ async fn cache_mode_db_answers_the_same_json_and_etag() {
     db_mode.stop().await;
     drop(db_mode);
 }
+
+#[tokio::test]
+async fn the_publish_registration_command_registers_over_nats() {
+    let app = spawn_app().await;
+    let event = app.create_event(1, &ongoing_event()).await;
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_campaign-events"))
+        .args([
+            "publish-registration",
+            "--event",
+            &event.to_string(),
+            "--user-id",
+            "77",
+        ])
+        .env("NATS_URL", NATS_URL)
+        .env("STREAM_PREFIX", &app.prefix)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("published"));
+    registrations_drained(&app).await;
+    assert_eq!(ongoing_ids(&app, 77).await, vec![event]);
+}

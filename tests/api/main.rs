@@ -8,6 +8,7 @@ mod bad_input;
 mod cache;
 mod events;
 mod migrations;
+mod model;
 mod ops;
 mod shutdown;
 mod streams;
