@@ -30,7 +30,10 @@ async fn main() -> anyhow::Result<()> {
     if std::env::args().any(|a| a == "--list") {
         return Ok(()); // `cargo bench -- --list` and test discovery: nothing to list.
     }
-    let secs: u64 = std::env::var("BENCH_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(5);
+    let secs: u64 = std::env::var("BENCH_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(5);
     let sizes: Vec<i64> = std::env::var("BENCH_MEMORY_SIZES")
         .unwrap_or_else(|_| "100000,1000000".into())
         .split(',')
@@ -60,9 +63,11 @@ async fn main() -> anyhow::Result<()> {
 
     // --- Memory and warm-up -----------------------------------------------------------
     report.push_str("\n## Memory per cached participant and warm-up time\n\n");
-    report.push_str("Each participant is registered for one ongoing event and gets one actor. \
+    report.push_str(
+        "Each participant is registered for one ongoing event and gets one actor. \
                      RSS is read from /proc after `malloc_trim`, before and after the warm-up, \
-                     in this process (actix arbiters: 2).\n\n");
+                     in this process (actix arbiters: 2).\n\n",
+    );
     report.push_str("| participants | warm-up (query + actors + all answering) | RSS delta | per participant |\n|---:|---:|---:|---:|\n");
     for n in sizes {
         seed(&client, n).await?;
@@ -75,14 +80,18 @@ async fn main() -> anyhow::Result<()> {
         ));
         eprintln!("{n} participants: warm-up {elapsed:?}, {delta} bytes");
     }
-    report.push_str("\nTargets (issue #3): cached read ≥ 70% of the /healthz floor and ≥ 3× the \
+    report.push_str(
+        "\nTargets (issue #3): cached read ≥ 70% of the /healthz floor and ≥ 3× the \
                      database mode; no ongoing events ≥ 90% of the floor; ≤ 1.5 KiB per cached \
-                     participant; warm-up of 1M participants ≤ 15 s.\n");
+                     participant; warm-up of 1M participants ≤ 15 s.\n",
+    );
 
     drop(client);
     let admin = db::connect(&ADMIN_URL.parse()?).await?;
     admin
-        .batch_execute(&format!("DROP DATABASE IF EXISTS \"{db_name}\" WITH (FORCE)"))
+        .batch_execute(&format!(
+            "DROP DATABASE IF EXISTS \"{db_name}\" WITH (FORCE)"
+        ))
         .await?;
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/reports/cache.md");
     std::fs::write(path, &report)?;
@@ -135,7 +144,11 @@ async fn warm_up_measure(pg: &tokio_postgres::Config, n: i64) -> anyhow::Result<
         let _ = cache.ongoing(UserId::new(user as u64)?).await;
     }
     let elapsed = started.elapsed();
-    anyhow::ensure!(report.users as i64 == n, "warm-up loaded {} of {n}", report.users);
+    anyhow::ensure!(
+        report.users as i64 == n,
+        "warm-up loaded {} of {n}",
+        report.users
+    );
     trim();
     let after = rss_bytes();
     cache.stop();
@@ -152,7 +165,11 @@ fn trim() {
 
 fn rss_bytes() -> u64 {
     let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
-    let pages: u64 = statm.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let pages: u64 = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
     pages * 4096
 }
 
@@ -160,14 +177,22 @@ fn total_memory_gib() -> u64 {
     std::fs::read_to_string("/proc/meminfo")
         .ok()
         .and_then(|m| m.lines().next().map(str::to_owned))
-        .and_then(|l| l.split_whitespace().nth(1).and_then(|k| k.parse::<u64>().ok()))
+        .and_then(|l| {
+            l.split_whitespace()
+                .nth(1)
+                .and_then(|k| k.parse::<u64>().ok())
+        })
         .map_or(0, |kib| kib / 1024 / 1024)
 }
 
 fn cpu_model() -> String {
     std::fs::read_to_string("/proc/cpuinfo")
         .ok()
-        .and_then(|c| c.lines().find(|l| l.starts_with("model name")).map(str::to_owned))
+        .and_then(|c| {
+            c.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(str::to_owned)
+        })
         .and_then(|l| l.split(':').nth(1).map(|s| s.trim().to_owned()))
         .unwrap_or_else(|| "unknown CPU".into())
 }
@@ -197,16 +222,24 @@ async fn serve(url: &str, mode: &str, port: u16, prefix: &str) -> anyhow::Result
     let http = reqwest::Client::new();
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
-        if let Ok(r) = http.get(format!("http://127.0.0.1:{port}/readyz")).send().await {
+        if let Ok(r) = http
+            .get(format!("http://127.0.0.1:{port}/readyz"))
+            .send()
+            .await
+        {
             if r.status() == 200 {
                 return Ok(server);
             }
         }
-        anyhow::ensure!(Instant::now() < deadline, "{mode} server never became ready");
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "{mode} server never became ready"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
+#[derive(Default)]
 struct Outcome {
     rps: f64,
     p50: Duration,
@@ -214,99 +247,180 @@ struct Outcome {
     errors: u64,
 }
 
-/// `CONCURRENCY` workers on keep-alive connections for `secs`, each request with the next
+/// Latencies and errors of one scenario, accumulated over rounds.
+#[derive(Default)]
+struct Samples {
+    latencies: Vec<Duration>,
+    errors: u64,
+    seconds: f64,
+}
+
+impl Samples {
+    fn outcome(mut self) -> Outcome {
+        self.latencies.sort();
+        let n = self.latencies.len();
+        let pct = |p: f64| {
+            self.latencies
+                .get(((n as f64 * p) as usize).min(n.saturating_sub(1)))
+                .copied()
+                .unwrap_or_default()
+        };
+        Outcome {
+            rps: n as f64 / self.seconds.max(1e-9),
+            p50: pct(0.50),
+            p99: pct(0.99),
+            errors: self.errors,
+        }
+    }
+}
+
+/// Rounds in which every scenario runs once in turn: drift in the machine's load (it is
+/// shared and noisy) then spreads over all scenarios instead of favouring one.
+const ROUNDS: u32 = 5;
+
+/// `CONCURRENCY` workers on keep-alive connections for `dur`, each request with the next
 /// token of `tokens` (or none).
-async fn load(url: String, tokens: Arc<Vec<String>>, secs: u64) -> Outcome {
-    let http = reqwest::Client::builder()
-        .pool_max_idle_per_host(CONCURRENCY)
-        .build()
-        .expect("client");
-    // Warm the connections and the server's caches first.
-    let run = |dur: Duration| {
-        let mut workers = Vec::new();
-        for w in 0..CONCURRENCY {
-            let (http, url, tokens) = (http.clone(), url.clone(), tokens.clone());
-            workers.push(tokio::spawn(async move {
-                let mut lat = Vec::new();
-                let mut errors = 0u64;
-                let end = Instant::now() + dur;
-                let mut i = w;
-                while Instant::now() < end {
-                    let mut req = http.get(&url);
-                    if !tokens.is_empty() {
-                        req = req.bearer_auth(&tokens[i % tokens.len()]);
-                    }
-                    i += CONCURRENCY;
-                    let t = Instant::now();
-                    match req.send().await {
-                        Ok(r) if r.status().is_success() => {
-                            let _ = r.bytes().await;
-                            lat.push(t.elapsed());
-                        }
-                        _ => errors += 1,
-                    }
-                }
-                (lat, errors)
-            }));
-        }
-        workers
-    };
-    for w in run(Duration::from_secs(1)) {
-        let _ = w.await;
-    }
+async fn load(
+    http: &reqwest::Client,
+    url: &str,
+    tokens: &Arc<Vec<String>>,
+    dur: Duration,
+    into: &mut Samples,
+) {
     let started = Instant::now();
-    let mut all = Vec::new();
-    let mut errors = 0;
-    for w in run(Duration::from_secs(secs)) {
+    let mut workers = Vec::new();
+    for w in 0..CONCURRENCY {
+        let (http, url, tokens) = (http.clone(), url.to_owned(), tokens.clone());
+        workers.push(tokio::spawn(async move {
+            let mut lat = Vec::new();
+            let mut errors = 0u64;
+            let end = Instant::now() + dur;
+            let mut i = w;
+            while Instant::now() < end {
+                let mut req = http.get(&url);
+                if !tokens.is_empty() {
+                    req = req.bearer_auth(&tokens[i % tokens.len()]);
+                }
+                i += CONCURRENCY;
+                let t = Instant::now();
+                match req.send().await {
+                    Ok(r) if r.status().is_success() => {
+                        let _ = r.bytes().await;
+                        lat.push(t.elapsed());
+                    }
+                    _ => errors += 1,
+                }
+            }
+            (lat, errors)
+        }));
+    }
+    for w in workers {
         if let Ok((lat, e)) = w.await {
-            all.extend(lat);
-            errors += e;
+            into.latencies.extend(lat);
+            into.errors += e;
         }
     }
-    let elapsed = started.elapsed().as_secs_f64();
-    all.sort();
-    let pct = |p: f64| all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1))).copied().unwrap_or_default();
-    Outcome {
-        rps: all.len() as f64 / elapsed,
-        p50: pct(0.50),
-        p99: pct(0.99),
-        errors,
-    }
+    into.seconds += started.elapsed().as_secs_f64();
 }
 
 async fn http_scenarios(url: &str, secs: u64) -> anyhow::Result<String> {
     let prefix = format!("bench{}_", std::process::id());
     let cached = serve(url, "actors", 18480, &format!("{prefix}a")).await?;
     let dbmode = serve(url, "db", 18481, &format!("{prefix}d")).await?;
-    let mint = |u: u64| auth::mint(DEV_JWT_SECRET, UserId::new(u).unwrap(), &format!("U{u}"), vec![], 3600).unwrap();
+    let mint = |u: u64| {
+        auth::mint(
+            DEV_JWT_SECRET,
+            UserId::new(u).unwrap(),
+            &format!("U{u}"),
+            vec![],
+            3600,
+        )
+        .unwrap()
+    };
     // Participants spread over the whole range; non-participants above it.
-    let with: Arc<Vec<String>> = Arc::new((0..2000).map(|i| mint(1 + i * (HTTP_PARTICIPANTS as u64 / 2000))).collect());
-    let without: Arc<Vec<String>> = Arc::new((0..2000).map(|i| mint(HTTP_PARTICIPANTS as u64 + 1 + i)).collect());
+    let with: Arc<Vec<String>> = Arc::new(
+        (0..2000)
+            .map(|i| mint(1 + i * (HTTP_PARTICIPANTS as u64 / 2000)))
+            .collect(),
+    );
+    let without: Arc<Vec<String>> = Arc::new(
+        (0..2000)
+            .map(|i| mint(HTTP_PARTICIPANTS as u64 + 1 + i))
+            .collect(),
+    );
     let read = "/rest.php/v1/campaignevents/participant-events?ongoing=true&wiki=ptwiki";
     let scenarios: Vec<(&str, String, Arc<Vec<String>>)> = vec![
-        ("/healthz (HTTP floor)", "http://127.0.0.1:18480/healthz".into(), Arc::new(vec![])),
-        ("cached read, user with ongoing events", format!("http://127.0.0.1:18480{read}"), with.clone()),
-        ("cached read, user without ongoing events", format!("http://127.0.0.1:18480{read}"), without.clone()),
-        ("CACHE_MODE=db read, user with ongoing events", format!("http://127.0.0.1:18481{read}"), with),
-        ("CACHE_MODE=db read, user without ongoing events", format!("http://127.0.0.1:18481{read}"), without),
+        (
+            "/healthz (HTTP floor)",
+            "http://127.0.0.1:18480/healthz".into(),
+            Arc::new(vec![]),
+        ),
+        (
+            "cached read, user with ongoing events",
+            format!("http://127.0.0.1:18480{read}"),
+            with.clone(),
+        ),
+        (
+            "cached read, user without ongoing events",
+            format!("http://127.0.0.1:18480{read}"),
+            without.clone(),
+        ),
+        (
+            "CACHE_MODE=db read, user with ongoing events",
+            format!("http://127.0.0.1:18481{read}"),
+            with,
+        ),
+        (
+            "CACHE_MODE=db read, user without ongoing events",
+            format!("http://127.0.0.1:18481{read}"),
+            without,
+        ),
     ];
-    let mut results = Vec::new();
-    for (name, url, tokens) in scenarios {
-        eprintln!("running: {name}");
-        results.push((name, load(url, tokens, secs).await));
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(CONCURRENCY)
+        .build()?;
+    let mut samples: Vec<Samples> = scenarios.iter().map(|_| Samples::default()).collect();
+    // Warm connections and servers, then interleave.
+    for (_, url, tokens) in &scenarios {
+        load(
+            &http,
+            url,
+            tokens,
+            Duration::from_millis(500),
+            &mut Samples::default(),
+        )
+        .await;
     }
+    let slice = Duration::from_secs_f64(secs as f64 / ROUNDS as f64);
+    for round in 0..ROUNDS {
+        eprintln!("round {}/{ROUNDS}", round + 1);
+        for (i, (_, url, tokens)) in scenarios.iter().enumerate() {
+            load(&http, url, tokens, slice, &mut samples[i]).await;
+        }
+    }
+    let results: Vec<(&str, Outcome)> = scenarios
+        .iter()
+        .map(|(name, _, _)| *name)
+        .zip(samples.into_iter().map(Samples::outcome))
+        .collect();
     drop((cached, dbmode));
-    let js = campaign_events::nats::jetstream(campaign_events::nats::connect("nats://127.0.0.1:4222").await?);
+    let js = campaign_events::nats::jetstream(
+        campaign_events::nats::connect("nats://127.0.0.1:4222").await?,
+    );
     for p in ["a", "d"] {
         let names = campaign_events::nats::Names::new(&format!("{prefix}{p}"));
-        for s in [names.registrations_stream(), names.changes_stream(), names.edits_stream()] {
+        for s in [
+            names.registrations_stream(),
+            names.changes_stream(),
+            names.edits_stream(),
+        ] {
             let _ = js.delete_stream(&s).await;
         }
     }
     let floor = results[0].1.rps;
     let mut out = format!(
         "## Post-edit read over HTTP\n\n{HTTP_PARTICIPANTS} participants of 20 ongoing events; \
-         {CONCURRENCY} concurrent keep-alive connections, {secs} s per scenario after 1 s of warm-up; \
+         {CONCURRENCY} concurrent keep-alive connections, {secs} s per scenario in {ROUNDS} interleaved rounds after a warm-up; \
          each request carries a JWT of a different user (2,000 rotating).\n\n\
          | scenario | requests/s | p50 | p99 | errors | vs floor |\n|---|---:|---:|---:|---:|---:|\n"
     );

@@ -104,6 +104,7 @@ impl Application {
             cache_mode: settings.cache_mode,
             clock,
             max_body_bytes: settings.max_body_bytes,
+            rendered: Default::default(),
             openapi: http::openapi::document(),
         });
         Ok(Self {

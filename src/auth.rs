@@ -1,6 +1,8 @@
 //! Bearer tokens: verifying them (HS256 shared secret or RS256 public key) and minting dev ones.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
 
 use anyhow::Context as _;
 use campaign_events_actors::domain::UserId;
@@ -45,6 +47,79 @@ impl Caller {
 pub struct Verifier {
     key: DecodingKey,
     validation: Validation,
+    verified: Arc<TokenCache>,
+}
+
+/// Tokens already verified, by their exact text, until they expire. A browser sends the same
+/// token with every request of a session, and verifying one (base64, JSON, HMAC or RSA) costs
+/// more than the rest of a cached read; looking the text up costs a hash. Keyed by the whole
+/// token — signature included — so only a byte-identical token can hit. Bounded: a full shard
+/// is simply emptied.
+struct TokenCache {
+    shards: Vec<Mutex<HashMap<u64, Verified>>>,
+}
+
+/// A verified token: its whole text (compared on every hit, so only a byte-identical token
+/// matches), who it names and until when.
+struct Verified {
+    token: Box<str>,
+    caller: Caller,
+    exp: i64,
+}
+
+/// The map key: FNV-1a of the token's last 32 bytes — its signature, already as good as
+/// random — so a lookup hashes 32 bytes instead of a few hundred. Two tokens with one key
+/// simply replace each other.
+fn token_key(token: &str) -> u64 {
+    let b = token.as_bytes();
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for x in &b[b.len().saturating_sub(32)..] {
+        h ^= u64::from(*x);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
+
+const TOKEN_CACHE_SHARDS: usize = 16;
+const TOKEN_CACHE_PER_SHARD: usize = 4096;
+
+impl TokenCache {
+    fn new() -> Self {
+        Self {
+            shards: (0..TOKEN_CACHE_SHARDS)
+                .map(|_| Mutex::new(HashMap::new()))
+                .collect(),
+        }
+    }
+
+    fn shard(&self, key: u64) -> &Mutex<HashMap<u64, Verified>> {
+        &self.shards[(key >> 60) as usize % TOKEN_CACHE_SHARDS]
+    }
+
+    fn get(&self, token: &str, now: i64, leeway: i64) -> Option<Caller> {
+        let key = token_key(token);
+        let shard = self.shard(key).lock().unwrap_or_else(|p| p.into_inner());
+        match shard.get(&key) {
+            Some(v) if &*v.token == token && now <= v.exp + leeway => Some(v.caller.clone()),
+            _ => None,
+        }
+    }
+
+    fn put(&self, token: &str, caller: &Caller, exp: i64) {
+        let key = token_key(token);
+        let mut shard = self.shard(key).lock().unwrap_or_else(|p| p.into_inner());
+        if shard.len() >= TOKEN_CACHE_PER_SHARD {
+            shard.clear();
+        }
+        shard.insert(
+            key,
+            Verified {
+                token: token.into(),
+                caller: caller.clone(),
+                exp,
+            },
+        );
+    }
 }
 
 impl std::fmt::Debug for Verifier {
@@ -93,11 +168,20 @@ impl Verifier {
         validation.set_required_spec_claims(&["exp", "sub"]);
         // Clocks across a farm agree to within seconds; a minute of grace hides nothing.
         validation.leeway = 5;
-        Self { key, validation }
+        Self {
+            key,
+            validation,
+            verified: Arc::new(TokenCache::new()),
+        }
     }
 
     /// Verifies a bearer token; the error says why, for the 401 message.
     pub fn verify(&self, token: &str) -> Result<Caller, String> {
+        let now = chrono::Utc::now().timestamp();
+        let leeway = self.validation.leeway as i64;
+        if let Some(caller) = self.verified.get(token, now, leeway) {
+            return Ok(caller);
+        }
         let data = jsonwebtoken::decode::<Claims>(token, &self.key, &self.validation).map_err(
             |e| match e.kind() {
                 jsonwebtoken::errors::ErrorKind::ExpiredSignature => {
@@ -117,12 +201,14 @@ impl Verifier {
         if claims.name.trim().is_empty() || claims.name.len() > MAX_USER_NAME_BYTES {
             return Err("the token's name claim must be a user name".into());
         }
-        Ok(Caller {
+        let caller = Caller {
             user_id,
             name: claims.name,
             organizer: claims.roles.iter().any(|r| r == "organizer"),
             admin: claims.roles.iter().any(|r| r == "admin"),
-        })
+        };
+        self.verified.put(token, &caller, claims.exp);
+        Ok(caller)
     }
 }
 
@@ -199,6 +285,20 @@ mod tests {
         assert!(hs("two").verify(&t).unwrap_err().contains("signature"));
         let old = mint("one", uid, "A", vec![], -3600).unwrap();
         assert!(hs("one").verify(&old).unwrap_err().contains("expired"));
+        // A verified token is remembered, but only until it expires.
+        let cache = TokenCache::new();
+        let caller = hs("one")
+            .verify(&mint("one", uid, "A", vec![], 60).unwrap())
+            .unwrap();
+        cache.put("tok", &caller, 1_000);
+        assert_eq!(cache.get("tok", 1_000, 5), Some(caller.clone()));
+        assert_eq!(cache.get("tok", 1_005, 5), Some(caller));
+        assert_eq!(
+            cache.get("tok", 1_006, 5),
+            None,
+            "expired, even though cached"
+        );
+        assert_eq!(cache.get("tok2", 1_000, 5), None);
         let claims = Claims {
             sub: "-4".into(),
             name: "A".into(),

@@ -13,7 +13,7 @@ use crate::change::{Change, ParticipantChange};
 use crate::clock::SharedClock;
 use crate::directory::{EventDirectory, Upsert};
 use crate::domain::{EventFacts, EventId, UserId};
-use crate::registry::RegistryCore;
+use crate::registry::{ReadPath, RegistryCore};
 use crate::stats::{CacheStats, Lookup};
 use crate::store::{Store, StoreError};
 use crate::supervisor::{EventUpdated, Replan, Supervisor, Sweep, SweepReport, Tick};
@@ -152,9 +152,21 @@ impl Cache {
         // again finds its successor or no one (invariant 3). Under a storm of joins and leaves
         // this can repeat; past a few tries the caller asks the database instead.
         for _ in 0..READ_TRIES {
-            let Some(addr) = self.core.lookup(user) else {
-                self.stats().lookup(Lookup::Empty);
-                return Ok(Vec::new());
+            let addr = match self.core.read(user) {
+                ReadPath::NoActor => {
+                    self.stats().lookup(Lookup::Empty);
+                    return Ok(Vec::new());
+                }
+                ReadPath::Published(events) => {
+                    self.stats().lookup(Lookup::Hit);
+                    let now = self.clock.now();
+                    return Ok(events
+                        .iter()
+                        .filter(|f| !f.deleted && f.window.is_ongoing_at(now))
+                        .cloned()
+                        .collect());
+                }
+                ReadPath::Ask(addr) => addr,
             };
             match addr.send(GetOngoing).timeout(self.config.ask_timeout).await {
                 Ok(events) => {

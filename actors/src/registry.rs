@@ -13,7 +13,7 @@ use actix::prelude::*;
 
 use crate::clock::SharedClock;
 use crate::directory::EventDirectory;
-use crate::domain::{EventId, UserId};
+use crate::domain::{EventFacts, EventId, UserId};
 use crate::stats::CacheStats;
 use crate::user_cache::{EventChanged, Expire, Join, Leave, Reset, UserCache};
 
@@ -42,6 +42,22 @@ struct Entry {
     incarnation: u64,
     /// Counted messages sent to this incarnation; only changed under the shard's write lock.
     sent: u64,
+    /// The actor's answer as it last published it, with the count of messages it had handled
+    /// then. When that count equals `sent`, no change is on its way to the actor and the
+    /// published answer is exactly what asking it would return: a read takes it without a
+    /// hop. Otherwise the read asks the actor, queued behind the pending changes, so a caller
+    /// always reads its own writes.
+    published: Option<(u64, Arc<[Arc<EventFacts>]>)>,
+}
+
+/// How a read of one user can be answered.
+pub enum ReadPath {
+    /// No actor: no ongoing events.
+    NoActor,
+    /// The actor's published memberships, current (nothing in flight). Filter by "now".
+    Published(Arc<[Arc<EventFacts>]>),
+    /// Changes are in flight: ask the actor.
+    Ask(Addr<UserCache>),
 }
 
 #[derive(Default)]
@@ -112,6 +128,38 @@ impl RegistryCore {
         self.shards[shard]
             .write()
             .unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// How to answer a read for `user` (see [`ReadPath`]).
+    pub fn read(&self, user: UserId) -> ReadPath {
+        let shard = self.shards[self.shard_of(user)]
+            .read()
+            .unwrap_or_else(|p| p.into_inner());
+        match shard.users.get(&user) {
+            None => ReadPath::NoActor,
+            Some(e) => match &e.published {
+                Some((handled, events)) if *handled == e.sent => {
+                    ReadPath::Published(events.clone())
+                }
+                _ => ReadPath::Ask(e.addr.clone()),
+            },
+        }
+    }
+
+    /// An actor publishes its memberships after handling `handled` counted messages.
+    pub(crate) fn publish(
+        &self,
+        user: UserId,
+        incarnation: u64,
+        handled: u64,
+        events: Arc<[Arc<EventFacts>]>,
+    ) {
+        let mut shard = self.lock(self.shard_of(user));
+        if let Some(e) = shard.users.get_mut(&user) {
+            if e.incarnation == incarnation {
+                e.published = Some((handled, events));
+            }
+        }
     }
 
     /// The user's actor, if any.
@@ -243,6 +291,7 @@ impl RegistryCore {
             addr,
             incarnation,
             sent: 0,
+            published: None,
         }
     }
 

@@ -41,6 +41,8 @@ pub struct State {
     pub cache_mode: CacheMode,
     pub clock: campaign_events_actors::SharedClock,
     pub max_body_bytes: u64,
+    /// Rendered events of the post-edit read.
+    pub rendered: ongoing::Rendered,
     /// Built once at start from the route table.
     pub openapi: serde_json::Value,
 }
@@ -290,12 +292,11 @@ pub fn routes(
 fn request_id() -> impl Filter<Extract = (String,), Error = std::convert::Infallible> + Clone {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     static BOOT: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
-    warp::header::headers_cloned().map(|headers: warp::http::HeaderMap| {
-        let given = headers
-            .get("x-request-id")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        match given {
+    // Only this header, not a clone of them all: this runs on every request.
+    warp::header::optional::<String>("x-request-id")
+        .or(warp::any().map(|| None))
+        .unify()
+        .map(|given: Option<String>| match given {
             Some(id)
                 if !id.is_empty()
                     && id.len() <= 64
@@ -314,6 +315,5 @@ fn request_id() -> impl Filter<Extract = (String,), Error = std::convert::Infall
                 });
                 format!("{boot:x}-{:x}", COUNTER.fetch_add(1, Ordering::Relaxed))
             }
-        }
-    })
+        })
 }
