@@ -33,7 +33,7 @@ async fn main() -> anyhow::Result<()> {
     let secs: u64 = std::env::var("BENCH_SECS")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(5);
+        .unwrap_or(10);
     let sizes: Vec<i64> = std::env::var("BENCH_MEMORY_SIZES")
         .unwrap_or_else(|_| "100000,1000000".into())
         .split(',')
@@ -69,6 +69,7 @@ async fn main() -> anyhow::Result<()> {
                      in this process (actix arbiters: 2).\n\n",
     );
     report.push_str("| participants | warm-up (query + actors + all answering) | RSS delta | per participant |\n|---:|---:|---:|---:|\n");
+    let mut memory = Vec::new();
     for n in sizes {
         seed(&client, n).await?;
         let (elapsed, delta) = warm_up_measure(&pg, n).await?;
@@ -79,12 +80,25 @@ async fn main() -> anyhow::Result<()> {
             delta as f64 / n as f64
         ));
         eprintln!("{n} participants: warm-up {elapsed:?}, {delta} bytes");
+        memory.push((n, elapsed, delta));
     }
-    report.push_str(
-        "\nTargets (issue #3): cached read ≥ 70% of the /healthz floor and ≥ 3× the \
-                     database mode; no ongoing events ≥ 90% of the floor; ≤ 1.5 KiB per cached \
-                     participant; warm-up of 1M participants ≤ 15 s.\n",
-    );
+    for (n, elapsed, delta) in &memory {
+        let per = *delta as f64 / *n as f64;
+        let warm = if *n >= 1_000_000 {
+            if elapsed.as_secs_f64() <= 15.0 {
+                " (≤ 15 s for 1M: met)"
+            } else {
+                " (≤ 15 s for 1M: NOT met)"
+            }
+        } else {
+            ""
+        };
+        report.push_str(&format!(
+            "\n{n} participants: {per:.0} B each (≤ 1536 B: {}); warm-up {:.2} s{warm}.\n",
+            if per <= 1536.0 { "met" } else { "NOT met" },
+            elapsed.as_secs_f64(),
+        ));
+    }
 
     drop(client);
     let admin = db::connect(&ADMIN_URL.parse()?).await?;
@@ -353,7 +367,9 @@ async fn http_scenarios(url: &str, secs: u64) -> anyhow::Result<String> {
         (
             "/healthz (HTTP floor)",
             "http://127.0.0.1:18480/healthz".into(),
-            Arc::new(vec![]),
+            // The same Authorization headers as the reads, so the client's work per request
+            // is the same and the difference is what the server does for a read.
+            without.clone(),
         ),
         (
             "cached read, user with ongoing events",
@@ -421,7 +437,8 @@ async fn http_scenarios(url: &str, secs: u64) -> anyhow::Result<String> {
     let mut out = format!(
         "## Post-edit read over HTTP\n\n{HTTP_PARTICIPANTS} participants of 20 ongoing events; \
          {CONCURRENCY} concurrent keep-alive connections, {secs} s per scenario in {ROUNDS} interleaved rounds after a warm-up; \
-         each request carries a JWT of a different user (2,000 rotating).\n\n\
+         each request carries a JWT of a different user (2,000 rotating; /healthz gets the same \
+         headers and ignores them).\n\n\
          | scenario | requests/s | p50 | p99 | errors | vs floor |\n|---|---:|---:|---:|---:|---:|\n"
     );
     for (name, o) in &results {
@@ -434,10 +451,22 @@ async fn http_scenarios(url: &str, secs: u64) -> anyhow::Result<String> {
             o.rps / floor * 100.0
         ));
     }
+    let check = |ok: bool| if ok { "met" } else { "NOT met" };
+    let (with, without) = (results[1].1.rps, results[2].1.rps);
     out.push_str(&format!(
-        "\nCached vs database, users with ongoing events: **{:.1}×**; without: **{:.1}×**.\n",
-        results[1].1.rps / results[3].1.rps,
-        results[2].1.rps / results[4].1.rps
+        "\nCached vs database, users with ongoing events: **{:.1}×**; without: **{:.1}×**.\n\n\
+         Against the targets: cached read {:.0}% of the floor (≥ 70%: {}), {:.1}× the database \
+         mode (≥ 3×: {}); no ongoing events {:.0}% of the floor (≥ 90%: {}).\n\n\
+         The load generator runs in this process on the same two cores as the server, so the \
+         floor is partly the generator's own ceiling; the ratios are what to compare.\n",
+        with / results[3].1.rps,
+        without / results[4].1.rps,
+        with / floor * 100.0,
+        check(with / floor >= 0.70),
+        with / results[3].1.rps,
+        check(with / results[3].1.rps >= 3.0),
+        without / floor * 100.0,
+        check(without / floor >= 0.90),
     ));
     Ok(out)
 }
