@@ -15,7 +15,9 @@ use crate::config::ServeSettings;
 use crate::db::{self, store::PgStore};
 use crate::http;
 use crate::nats::{self, Names};
+use crate::wiki_api::RevisionApi;
 use crate::wikis::Wikis;
+use crate::workers::{WorkerDeps, WorkerPool};
 use crate::{changes, registrations};
 
 /// Whether the cache has finished warming up. `/readyz` reports not ready until it has.
@@ -34,12 +36,21 @@ impl Readiness {
     }
 }
 
-/// A built service, listening but not yet serving.
+/// A built service, listening but not yet serving. Which parts run depends on
+/// `--no-workers` / `--workers-only`.
 pub struct Application {
+    gateway: Option<Gateway>,
+    workers: Option<Arc<WorkerDeps>>,
+    settings: ServeSettings,
+    pool: deadpool_postgres::Pool,
+    nats: async_nats::Client,
+}
+
+/// The HTTP gateway and the cache behind it.
+struct Gateway {
     listener: TcpListener,
     addr: SocketAddr,
     state: http::Shared,
-    settings: ServeSettings,
     store: PgStore,
 }
 
@@ -74,98 +85,159 @@ impl Application {
 
         let client = nats::connect(&settings.common.nats_url).await?;
         let jetstream = nats::jetstream(client.clone());
-        let names = Names::new(&settings.common.stream_prefix);
+        let names = Names::new(&settings.common.stream_prefix).with_edits_ack_wait(
+            std::time::Duration::from_secs(settings.workers.diff_ack_wait_secs),
+        );
         nats::ensure_streams(&jetstream, &names).await?;
 
-        let readiness = Readiness::default();
-        let store = PgStore::new(pool.clone());
-        let cache = Arc::new(
-            Cache::start(
-                settings.cache.to_config(),
-                Arc::new(store.clone()),
-                clock.clone(),
-            )
-            .context("cannot start the actor system")?,
-        );
-
-        let listener = TcpListener::bind(settings.listen_addr)
-            .await
-            .with_context(|| format!("cannot listen on {}", settings.listen_addr))?;
-        let addr = listener.local_addr()?;
-        let state = Arc::new(http::State {
+        let workers = if settings.no_workers {
+            None
+        } else {
+            let w = &settings.workers;
+            Some(Arc::new(WorkerDeps {
+                pool: pool.clone(),
+                jetstream: jetstream.clone(),
+                names: names.clone(),
+                api: Arc::new(RevisionApi::new(
+                    wikis.clone(),
+                    std::time::Duration::from_secs(w.wiki_api_timeout_secs.max(1)),
+                )?),
+                retry_base: std::time::Duration::from_millis(w.diff_retry_base_ms.max(1)),
+                retry_max: std::time::Duration::from_millis(w.diff_retry_max_ms.max(1)),
+            }))
+        };
+        let gateway = if settings.workers_only {
+            None
+        } else {
+            let store = PgStore::new(pool.clone());
+            let cache = Arc::new(
+                Cache::start(
+                    settings.cache.to_config(),
+                    Arc::new(store.clone()),
+                    clock.clone(),
+                )
+                .context("cannot start the actor system")?,
+            );
+            let listener = TcpListener::bind(settings.listen_addr)
+                .await
+                .with_context(|| format!("cannot listen on {}", settings.listen_addr))?;
+            let addr = listener.local_addr()?;
+            let state = Arc::new(http::State {
+                pool: pool.clone(),
+                nats: client.clone(),
+                jetstream,
+                names,
+                wikis,
+                verifier,
+                readiness: Readiness::default(),
+                cache,
+                cache_mode: settings.cache_mode,
+                clock,
+                max_body_bytes: settings.max_body_bytes,
+                rendered: Default::default(),
+                summaries: Default::default(),
+                openapi: http::openapi::document(),
+            });
+            Some(Gateway {
+                listener,
+                addr,
+                state,
+                store,
+            })
+        };
+        Ok(Self {
+            gateway,
+            workers,
+            settings,
             pool,
             nats: client,
-            jetstream,
-            names,
-            wikis,
-            verifier,
-            readiness,
-            cache,
-            cache_mode: settings.cache_mode,
-            clock,
-            max_body_bytes: settings.max_body_bytes,
-            rendered: Default::default(),
-            openapi: http::openapi::document(),
-        });
-        Ok(Self {
-            listener,
-            addr,
-            state,
-            settings,
-            store,
         })
     }
 
-    /// The shared state (tests reach the cache through it).
-    pub fn state(&self) -> http::Shared {
-        self.state.clone()
+    /// The gateway's shared state (tests reach the cache through it); `None` with
+    /// `--workers-only`.
+    pub fn state(&self) -> Option<http::Shared> {
+        self.gateway.as_ref().map(|g| g.state.clone())
     }
 
-    /// The bound address (useful with port 0).
-    pub fn local_addr(&self) -> SocketAddr {
-        self.addr
+    /// The bound address (useful with port 0); `None` with `--workers-only`.
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        self.gateway.as_ref().map(|g| g.addr)
     }
 
     /// Serves until `shutdown` fires: then stops accepting, lets in-flight requests finish
     /// (up to the grace period), and closes the Postgres pool and the NATS connection.
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
         let Application {
-            listener,
-            addr,
-            state,
+            gateway,
+            workers,
             settings,
-            store,
+            pool,
+            nats,
         } = self;
-        tracing::info!(%addr, "listening");
-        let background = vec![
-            tokio::spawn(warm_up_and_follow(state.clone(), store)),
-            tokio::spawn(registrations::consume(state.clone())),
-        ];
-        let (drain_tx, mut drain_rx) = watch::channel(false);
-        let server = warp::serve(http::routes(state.clone()))
-            .incoming(listener)
-            .graceful(async move { fired(&mut drain_rx).await })
-            .run();
-        let mut server = std::pin::pin!(server);
-        tokio::select! {
-            _ = &mut server => {}
-            _ = fired(&mut shutdown) => {
-                tracing::info!("shutting down: draining in-flight requests");
-                let _ = drain_tx.send(true);
-                if tokio::time::timeout(settings.shutdown_grace(), &mut server).await.is_err() {
-                    tracing::warn!("grace period over; closing the remaining connections");
-                }
+        let workers = match workers {
+            Some(deps) => Some(
+                WorkerPool::start(
+                    settings.workers.diff_workers,
+                    settings.cache.cache_arbiters.unwrap_or(2),
+                    deps,
+                )
+                .context("cannot start the diff workers")?,
+            ),
+            None => None,
+        };
+        match gateway {
+            Some(g) => serve(g, &settings, &mut shutdown).await,
+            None => {
+                tracing::info!("running the diff workers only");
+                fired(&mut shutdown).await;
             }
         }
-        for task in background {
-            task.abort();
+        if let Some(w) = workers {
+            // Joining threads blocks; a job in flight is left unacked and will be redelivered.
+            let _ = tokio::task::spawn_blocking(move || w.stop()).await;
         }
-        state.pool.close();
-        if let Err(e) = state.nats.drain().await {
+        pool.close();
+        if let Err(e) = nats.drain().await {
             tracing::debug!(error = %e, "NATS drain");
         }
         tracing::info!("stopped");
         Ok(())
+    }
+}
+
+/// Serves the gateway until `shutdown` fires: then stops accepting and lets in-flight requests
+/// finish, up to the grace period.
+async fn serve(g: Gateway, settings: &ServeSettings, shutdown: &mut watch::Receiver<bool>) {
+    let Gateway {
+        listener,
+        addr,
+        state,
+        store,
+    } = g;
+    tracing::info!(%addr, "listening");
+    let background = vec![
+        tokio::spawn(warm_up_and_follow(state.clone(), store)),
+        tokio::spawn(registrations::consume(state.clone())),
+    ];
+    let (drain_tx, mut drain_rx) = watch::channel(false);
+    let server = warp::serve(http::routes(state.clone()))
+        .incoming(listener)
+        .graceful(async move { fired(&mut drain_rx).await })
+        .run();
+    let mut server = std::pin::pin!(server);
+    tokio::select! {
+        _ = &mut server => {}
+        _ = fired(shutdown) => {
+            tracing::info!("shutting down: draining in-flight requests");
+            let _ = drain_tx.send(true);
+            if tokio::time::timeout(settings.shutdown_grace(), &mut server).await.is_err() {
+                tracing::warn!("grace period over; closing the remaining connections");
+            }
+        }
+    }
+    for task in background {
+        task.abort();
     }
 }
 
@@ -208,10 +280,12 @@ async fn warm_up_and_follow(state: http::Shared, store: PgStore) {
 /// recovers from gaps by itself; this loop covers the stream being unavailable altogether.
 async fn follow_changes(state: http::Shared, from: u64) {
     loop {
+        let summaries = state.clone();
         if let Err(e) = changes::follow(
             state.jetstream.clone(),
             state.names.clone(),
             state.cache.clone(),
+            Arc::new(move |event| summaries.summaries.invalidate(event)),
             from,
         )
         .await

@@ -41,6 +41,9 @@ pub enum ChangeMessage {
         deleted: bool,
         version: i64,
     },
+    /// A contribution was stored for this event: its summary changed. Not a cache change;
+    /// gateways drop their rendered summary.
+    Contribution { event_id: u64 },
 }
 
 impl ChangeMessage {
@@ -81,6 +84,9 @@ impl ChangeMessage {
                 active,
                 version,
             })),
+            ChangeMessage::Contribution { event_id } => Err(format!(
+                "a contribution notice (event {event_id}) is not a cache change"
+            )),
             ChangeMessage::Event {
                 event_id,
                 name,
@@ -120,6 +126,9 @@ impl ChangeMessage {
             ChangeMessage::Event { event_id, .. } => {
                 names.change_subject(&format!("event.{event_id}"))
             }
+            ChangeMessage::Contribution { event_id } => {
+                names.change_subject(&format!("contribution.{event_id}"))
+            }
         }
     }
 
@@ -134,6 +143,8 @@ impl ChangeMessage {
             ChangeMessage::Event {
                 event_id, version, ..
             } => format!("e:{event_id}:{version}"),
+            // Notices are not deduplicated: each stored row is news.
+            ChangeMessage::Contribution { .. } => String::new(),
         }
     }
 }
@@ -144,10 +155,21 @@ pub async fn publish(
     names: &Names,
     change: &Change,
 ) -> anyhow::Result<()> {
-    let msg = ChangeMessage::from_change(change);
-    let payload = rmp_serde::to_vec_named(&msg).context("encoding a change")?;
+    publish_message(js, names, &ChangeMessage::from_change(change)).await
+}
+
+/// Publishes any change-stream message and waits for the ack.
+pub async fn publish_message(
+    js: &jetstream::Context,
+    names: &Names,
+    msg: &ChangeMessage,
+) -> anyhow::Result<()> {
+    let payload = rmp_serde::to_vec_named(msg).context("encoding a change")?;
     let mut headers = async_nats::HeaderMap::new();
-    headers.insert("Nats-Msg-Id", msg.message_id().as_str());
+    let id = msg.message_id();
+    if !id.is_empty() {
+        headers.insert("Nats-Msg-Id", id.as_str());
+    }
     js.publish_with_headers(msg.subject(names), headers, payload.into())
         .await
         .context("publishing a change")?
@@ -169,6 +191,7 @@ pub async fn follow(
     js: jetstream::Context,
     names: Names,
     cache: Arc<Cache>,
+    on_contribution: Arc<dyn Fn(EventId) + Send + Sync>,
     from_sequence: u64,
 ) -> anyhow::Result<()> {
     let stream = js.get_stream(names.changes_stream()).await?;
@@ -196,7 +219,14 @@ pub async fn follow(
                 continue;
             }
         };
-        match rmp_serde::from_slice::<ChangeMessage>(&msg.payload)
+        let decoded = rmp_serde::from_slice::<ChangeMessage>(&msg.payload);
+        if let Ok(ChangeMessage::Contribution { event_id }) = &decoded {
+            if let Ok(e) = EventId::new(*event_id) {
+                on_contribution(e);
+            }
+            continue;
+        }
+        match decoded
             .map_err(|e| e.to_string())
             .and_then(ChangeMessage::into_change)
         {

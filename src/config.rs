@@ -82,6 +82,17 @@ pub struct ServeSettings {
     #[command(flatten)]
     pub cache: CacheSettings,
 
+    #[command(flatten)]
+    pub workers: WorkerSettings,
+
+    /// Run the gateway and the cache only, no diff workers.
+    #[arg(long, conflicts_with = "workers_only")]
+    pub no_workers: bool,
+
+    /// Run the diff workers only: no gateway, no cache.
+    #[arg(long)]
+    pub workers_only: bool,
+
     /// Largest request body accepted, in bytes.
     #[arg(long, env = "MAX_BODY_BYTES", default_value_t = 64 * 1024)]
     pub max_body_bytes: u64,
@@ -109,6 +120,30 @@ pub struct CacheSettings {
     /// How long a read waits for a user's actor before asking the database, in milliseconds.
     #[arg(long, env = "CACHE_ASK_TIMEOUT_MS", default_value_t = 250)]
     pub cache_ask_timeout_ms: u64,
+}
+
+/// Tuning of the diff workers.
+#[derive(Debug, Clone, Args)]
+pub struct WorkerSettings {
+    /// Diff worker actors; each works on one job at a time, so this bounds the work in flight.
+    #[arg(long, env = "DIFF_WORKERS", default_value_t = 16)]
+    pub diff_workers: usize,
+
+    /// Seconds a worker may hold a job before JetStream delivers it again.
+    #[arg(long, env = "DIFF_ACK_WAIT_SECS", default_value_t = 60)]
+    pub diff_ack_wait_secs: u64,
+
+    /// First retry delay after a transient failure, in milliseconds; doubles per delivery.
+    #[arg(long, env = "DIFF_RETRY_BASE_MS", default_value_t = 2000)]
+    pub diff_retry_base_ms: u64,
+
+    /// Longest retry delay, in milliseconds.
+    #[arg(long, env = "DIFF_RETRY_MAX_MS", default_value_t = 60_000)]
+    pub diff_retry_max_ms: u64,
+
+    /// Timeout of one Revision API request, in seconds.
+    #[arg(long, env = "WIKI_API_TIMEOUT_SECS", default_value_t = 10)]
+    pub wiki_api_timeout_secs: u64,
 }
 
 impl CacheSettings {

@@ -10,6 +10,9 @@ use async_nats::jetstream::{self, consumer, stream};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Names {
     prefix: String,
+    /// How long a diff worker may hold a job before JetStream delivers it again (a worker that
+    /// died holding it is noticed after this long).
+    edits_ack_wait: Duration,
 }
 
 /// What `ensure_streams` found for one stream.
@@ -39,7 +42,13 @@ impl Names {
     pub fn new(prefix: &str) -> Self {
         Self {
             prefix: prefix.to_owned(),
+            edits_ack_wait: Duration::from_secs(60),
         }
+    }
+
+    pub fn with_edits_ack_wait(mut self, wait: Duration) -> Self {
+        self.edits_ack_wait = wait.max(Duration::from_secs(1));
+        self
     }
 
     pub fn prefix(&self) -> &str {
@@ -137,7 +146,7 @@ impl Names {
                 consumer::pull::Config {
                     durable_name: Some(self.diff_workers_consumer()),
                     ack_policy: consumer::AckPolicy::Explicit,
-                    ack_wait: Duration::from_secs(60),
+                    ack_wait: self.edits_ack_wait,
                     max_deliver: EDITS_MAX_DELIVER,
                     ..Default::default()
                 },

@@ -1,5 +1,6 @@
 //! Postgres: creating the database, migrating it, and the connection pool every query uses.
 
+pub mod contributions;
 pub mod events;
 mod migrate;
 pub mod participants;

@@ -1,6 +1,8 @@
 //! The warp gateway: shared state, request plumbing (auth, JSON bodies, request ids, logging)
 //! and the assembly of every route in `routes::ROUTES`.
 
+mod associate;
+mod contributions;
 mod errors;
 mod events;
 mod ongoing;
@@ -15,6 +17,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use serde::de::DeserializeOwned;
+use warp::filters::BoxedFilter;
 use warp::http::{HeaderValue, Method};
 use warp::reply::Response;
 use warp::{Filter, Rejection, Reply};
@@ -43,6 +46,8 @@ pub struct State {
     pub max_body_bytes: u64,
     /// Rendered events of the post-edit read.
     pub rendered: ongoing::Rendered,
+    /// Rendered contribution summaries.
+    pub summaries: contributions::Summaries,
     /// Built once at start from the route table.
     pub openapi: serde_json::Value,
 }
@@ -233,27 +238,75 @@ pub fn routes(
                 |p, st, auth| async move { respond(participants::unregister(st, p, auth).await) },
             );
 
-    let api = participant_events
-        .or(events_for_edit)
-        .unify()
-        .or(healthz)
-        .unify()
-        .or(readyz)
-        .unify()
-        .or(openapi)
-        .unify()
-        .or(create)
-        .unify()
-        .or(get)
-        .unify()
-        .or(update)
-        .unify()
-        .or(delete)
-        .unify()
-        .or(register)
-        .unify()
-        .or(unregister)
-        .unify()
+    let associate_v1 = ASSOCIATE_V1
+        .filter()
+        .and(s())
+        .and(authorization())
+        .and(body(limit))
+        .and_then(|_, st, auth, body| async move {
+            respond(associate::associate_v1(st, auth, body).await)
+        });
+    let associate_v0 = ASSOCIATE_V0
+        .filter()
+        .and(s())
+        .and(authorization())
+        .and_then(|p, st, auth| async move { respond(associate::associate_v0(st, p, auth).await) });
+    let contributions_list = CONTRIBUTIONS
+        .filter()
+        .and(s())
+        .and(query())
+        .and_then(|p, st, q| async move { respond(contributions::list(st, p, q).await) });
+    let contributions_summary = CONTRIBUTIONS_SUMMARY
+        .filter()
+        .and(s())
+        .and(if_none_match())
+        .and_then(|p, st, inm| async move { respond(contributions::summary(st, p, inm).await) });
+    let contributions_atom = CONTRIBUTIONS_ATOM
+        .filter()
+        .and(s())
+        .and_then(|p, st| async move { respond(contributions::atom(st, p).await) });
+    let dead_letters = DEAD_LETTERS
+        .filter()
+        .and(s())
+        .and(authorization())
+        .and(query())
+        .and_then(|_, st, auth, q| async move {
+            respond(contributions::dead_letters(st, auth, q).await)
+        });
+    let dead_letter_retry = DEAD_LETTER_RETRY
+        .filter()
+        .and(s())
+        .and(authorization())
+        .and_then(|p, st, auth| async move {
+            respond(contributions::retry_dead_letter(st, p, auth).await)
+        });
+
+    // Boxed and folded: a long chain of `.or()` makes a type so deep that the compiler
+    // takes minutes on it. The order is the matching order (the hot read first).
+    let all: Vec<BoxedFilter<(Response,)>> = vec![
+        participant_events.boxed(),
+        events_for_edit.boxed(),
+        healthz.boxed(),
+        readyz.boxed(),
+        openapi.boxed(),
+        create.boxed(),
+        get.boxed(),
+        update.boxed(),
+        delete.boxed(),
+        register.boxed(),
+        unregister.boxed(),
+        associate_v1.boxed(),
+        associate_v0.boxed(),
+        contributions_list.boxed(),
+        contributions_summary.boxed(),
+        contributions_atom.boxed(),
+        dead_letters.boxed(),
+        dead_letter_retry.boxed(),
+    ];
+    let api = all
+        .into_iter()
+        .reduce(|a, b| a.or(b).unify().boxed())
+        .expect("at least one route")
         .recover(errors::recover)
         .unify();
 

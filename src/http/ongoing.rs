@@ -109,7 +109,7 @@ struct ForEditItem<'a> {
 pub struct Query(pub Vec<(String, String)>);
 
 impl Query {
-    fn get(&self, name: &str) -> Result<Option<&str>, ApiError> {
+    pub(super) fn get(&self, name: &str) -> Result<Option<&str>, ApiError> {
         let mut found = self.0.iter().filter(|(k, _)| k == name);
         let first = found.next().map(|(_, v)| v.as_str());
         if found.next().is_some() {

@@ -17,8 +17,12 @@ pub fn document() -> Value {
             .split('/')
             .filter_map(|seg| seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
             .map(|name| {
-                json!({"name": name, "in": "path", "required": true,
-                       "schema": {"type": "integer", "minimum": 1}})
+                let schema = if name == "wiki" {
+                    json!({"type": "string", "pattern": "^[a-z0-9_-]{1,64}$"})
+                } else {
+                    json!({"type": "integer", "minimum": 1})
+                };
+                json!({"name": name, "in": "path", "required": true, "schema": schema})
             })
             .collect();
         params.extend(route.query.iter().map(|(name, description)| {
@@ -110,6 +114,41 @@ fn schemas() -> Value {
         "Modified": {
             "type": "object", "required": ["modified"],
             "properties": {"modified": {"type": "boolean"}}
+        },
+        "AssociateInput": {
+            "type": "object",
+            "required": ["revisionId", "wikiId", "event_id"],
+            "properties": {
+                "revisionId": {"type": "integer", "minimum": 1},
+                "wikiId": {"type": "string"},
+                "event_id": {"type": "integer", "minimum": 1, "description": "`eventId` is accepted too"},
+                "timestamp": {"type": "string"}
+            }
+        },
+        "Associated": {
+            "type": "object", "required": ["status", "jobId"],
+            "properties": {
+                "status": {"type": "string", "enum": ["queued", "already-queued", "already-associated"]},
+                "jobId": {"type": "string", "description": "{wiki_id}:{revision_id}"}
+            }
+        },
+        "Contributions": {
+            "type": "object",
+            "properties": {
+                "contributions": {"type": "array", "items": {"type": "object"}},
+                "continue": {"type": "string"}
+            }
+        },
+        "Summary": {
+            "type": "object",
+            "properties": {
+                "event_id": {"type": "integer"}, "edits": {"type": "integer"},
+                "participants": {"type": "integer"}, "articles_created": {"type": "integer"},
+                "bytes_added": {"type": "integer"}, "bytes_removed": {"type": "integer"},
+                "chars_added": {"type": "integer"}, "chars_removed": {"type": "integer"},
+                "links_added": {"type": "integer"}, "links_removed": {"type": "integer"},
+                "refs_added": {"type": "integer"}, "refs_removed": {"type": "integer"}
+            }
         },
         "Created": {
             "type": "object", "required": ["id"],

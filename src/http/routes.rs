@@ -100,6 +100,13 @@ pub static ROUTES: &[&RouteSpec] = &[
     &EVENT_DELETE,
     &REGISTER,
     &UNREGISTER,
+    &ASSOCIATE_V1,
+    &ASSOCIATE_V0,
+    &CONTRIBUTIONS,
+    &CONTRIBUTIONS_SUMMARY,
+    &CONTRIBUTIONS_ATOM,
+    &DEAD_LETTERS,
+    &DEAD_LETTER_RETRY,
 ];
 
 macro_rules! v0 {
@@ -176,6 +183,124 @@ pub static UNREGISTER: RouteSpec = RouteSpec {
         (200, "{modified}", Some("Modified")),
         (401, "no or bad token", Some("Error")),
         (404, "no such event", Some("Error")),
+    ],
+};
+
+pub static ASSOCIATE_V1: RouteSpec = RouteSpec {
+    id: "associateEdit",
+    method: Method::POST,
+    path: "/rest.php/v1/campaignevents/associate-edit-to-event",
+    summary: "Associate one of the caller's edits with an ongoing event they take part in. \
+              202 once the job is durably queued.",
+    access: Access::User,
+    query: &[],
+    body: Some("AssociateInput"),
+    responses: &[
+        (202, "queued, already-queued or already-associated", Some("Associated")),
+        (400, "invalid body, event not active, not a target wiki, tracking off, already associated with another event", Some("Error")),
+        (401, "no or bad token", Some("Error")),
+        (403, "not a participant", Some("Error")),
+        (404, "no such event, or deleted", Some("Error")),
+        (503, "the queue did not acknowledge", Some("Error")),
+    ],
+};
+
+pub static ASSOCIATE_V0: RouteSpec = RouteSpec {
+    id: "associateEditV0",
+    method: Method::PUT,
+    path: v0!("/event_registration/{id}/edits/{wiki}/{revid}"),
+    summary: "Associate an edit (the extension's form). 202 {modified}.",
+    access: Access::User,
+    query: &[],
+    body: None,
+    responses: &[
+        (202, "{modified}", Some("Modified")),
+        (400, "see associateEdit", Some("Error")),
+        (401, "no or bad token", Some("Error")),
+        (403, "not a participant", Some("Error")),
+        (404, "no such event, or deleted", Some("Error")),
+        (503, "the queue did not acknowledge", Some("Error")),
+    ],
+};
+
+pub static CONTRIBUTIONS: RouteSpec = RouteSpec {
+    id: "contributions",
+    method: Method::GET,
+    path: v0!("/event_registration/{id}/contributions"),
+    summary: "Stored contributions, newest first, with a stable continuation.",
+    access: Access::Public,
+    query: &[
+        ("limit", "1 to 500, default 50"),
+        ("continue", "the `continue` value of the previous page"),
+        ("user", "only this user name"),
+        ("wiki", "only this wiki"),
+    ],
+    body: None,
+    responses: &[
+        (200, "{contributions, continue?}", Some("Contributions")),
+        (400, "bad parameter", Some("Error")),
+        (404, "no such event, or deleted", Some("Error")),
+    ],
+};
+
+pub static CONTRIBUTIONS_SUMMARY: RouteSpec = RouteSpec {
+    id: "contributionsSummary",
+    method: Method::GET,
+    path: v0!("/event_registration/{id}/contributions/summary"),
+    summary: "Totals: edits, participants, articles created, bytes/chars/links/refs added and removed. ETag.",
+    access: Access::Public,
+    query: &[],
+    body: None,
+    responses: &[
+        (200, "the totals", Some("Summary")),
+        (304, "not modified", None),
+        (404, "no such event, or deleted", Some("Error")),
+    ],
+};
+
+pub static CONTRIBUTIONS_ATOM: RouteSpec = RouteSpec {
+    id: "contributionsAtom",
+    method: Method::GET,
+    path: v0!("/event_registration/{id}/contributions.atom"),
+    summary: "An Atom feed of the event's latest contributions.",
+    access: Access::Public,
+    query: &[],
+    body: None,
+    responses: &[
+        (200, "application/atom+xml", None),
+        (404, "no such event", Some("Error")),
+    ],
+};
+
+pub static DEAD_LETTERS: RouteSpec = RouteSpec {
+    id: "deadLetters",
+    method: Method::GET,
+    path: v0!("/dead_letters"),
+    summary: "Associations that could not be measured, with the reason (admin).",
+    access: Access::User,
+    query: &[("limit", "1 to 500, default 50")],
+    body: None,
+    responses: &[
+        (200, "{dead_letters}", None),
+        (401, "no or bad token", Some("Error")),
+        (403, "not an admin", Some("Error")),
+    ],
+};
+
+pub static DEAD_LETTER_RETRY: RouteSpec = RouteSpec {
+    id: "retryDeadLetter",
+    method: Method::POST,
+    path: v0!("/dead_letters/{id}/retry"),
+    summary: "Queue a dead letter's job again (admin).",
+    access: Access::User,
+    query: &[],
+    body: None,
+    responses: &[
+        (202, "queued", Some("Associated")),
+        (401, "no or bad token", Some("Error")),
+        (403, "not an admin", Some("Error")),
+        (404, "no such dead letter", Some("Error")),
+        (503, "the queue did not acknowledge", Some("Error")),
     ],
 };
 

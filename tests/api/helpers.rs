@@ -8,7 +8,7 @@ use std::time::Duration;
 use campaign_events::app::{self, Application, ShutdownHandle};
 use campaign_events::auth;
 use campaign_events::config::{
-    AuthSettings, CacheMode, CacheSettings, ServeSettings, Settings, DEV_JWT_SECRET,
+    AuthSettings, CacheMode, CacheSettings, ServeSettings, Settings, WorkerSettings, DEV_JWT_SECRET,
 };
 use campaign_events::http::Shared;
 use campaign_events::nats::Names;
@@ -61,6 +61,16 @@ pub fn test_settings(db: &str, prefix: &str) -> ServeSettings {
             cache_arbiters: Some(2),
             cache_ask_timeout_ms: 1000,
         },
+        workers: WorkerSettings {
+            diff_workers: 4,
+            diff_ack_wait_secs: 5,
+            // Retries come quickly in tests; production backs off from seconds to a minute.
+            diff_retry_base_ms: 100,
+            diff_retry_max_ms: 1000,
+            wiki_api_timeout_secs: 2,
+        },
+        no_workers: false,
+        workers_only: false,
         max_body_bytes: 64 * 1024,
         shutdown_grace_secs: 5,
     }
@@ -92,6 +102,28 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut ServeSettings)) -> TestApp 
     start(settings, Arc::new(SystemClock)).await
 }
 
+/// Writes a `WIKIS_FILE` naming `ptwiki` (and `enwiki`) at this mock wiki's API.
+pub fn wikis_file_for(wiki: &crate::wiki::MockWiki) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(unique_name("wikis"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("wikis.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "[wikis]\nptwiki = \"{0}\"\nenwiki = \"{0}\"\n",
+            wiki.api_url()
+        ),
+    )
+    .unwrap();
+    file
+}
+
+/// An app whose wikis are served by `wiki`.
+pub async fn spawn_app_with_wiki(wiki: &crate::wiki::MockWiki) -> TestApp {
+    let file = wikis_file_for(wiki);
+    spawn_app_with(|s| s.common.wikis_file = Some(file)).await
+}
+
 /// An app whose clock only moves when the test moves it.
 pub async fn spawn_app_with_clock(clock: &ManualClock) -> TestApp {
     let settings = test_settings(&unique_name("ce_test"), &unique_name("t"));
@@ -112,8 +144,8 @@ pub async fn start(settings: ServeSettings, clock: SharedClock) -> TestApp {
     let app = Application::build_with_clock(settings.clone(), clock)
         .await
         .expect("the app builds");
-    let addr = app.local_addr();
-    let state = app.state();
+    let addr = app.local_addr().expect("a gateway");
+    let state = app.state().expect("a gateway");
     let (shutdown, rx) = app::shutdown_channel();
     let task = tokio::spawn(app.run(rx));
     let app = TestApp {

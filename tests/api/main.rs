@@ -2,7 +2,9 @@
 //! One binary with modules, so the suite links once.
 
 mod helpers;
+mod wiki;
 
+mod associate;
 mod auth;
 mod bad_input;
 mod cache;

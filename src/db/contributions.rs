@@ -1,0 +1,355 @@
+//! Stored contributions (`ce_associate_edit_to_event`) and dead letters: the two ways an
+//! accepted association ends (invariant 5).
+
+use campaign_events_actors::domain::{EventId, RevisionId, WikiId};
+use chrono::{DateTime, Utc};
+use deadpool_postgres::Pool;
+use serde::Serialize;
+
+use super::DbError;
+use crate::stats::EditStats;
+
+/// One measured edit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Contribution {
+    pub event_id: u64,
+    pub user_id: u64,
+    pub user_name: String,
+    pub wiki_id: String,
+    pub revision_id: u64,
+    pub parent_revision_id: Option<u64>,
+    pub page_id: u64,
+    pub page_title: String,
+    pub namespace: i32,
+    #[serde(flatten)]
+    pub stats: EditStats,
+    pub is_new_article: bool,
+    pub rev_timestamp: DateTime<Utc>,
+    pub associated_at: DateTime<Utc>,
+}
+
+/// What storing did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stored {
+    /// The row exists for this event (inserted now, or by an earlier delivery).
+    Done,
+    /// The edit already belongs to another event: the unique index had the final word.
+    OtherEvent(EventId),
+}
+
+/// Inserts the row (idempotent: a re-delivered job finds its row and changes nothing) and
+/// clears any dead letter of the same edit (a retried job that now succeeded), in one
+/// transaction. The caller acks the job only after this commits.
+pub async fn store(pool: &Pool, c: &Contribution) -> Result<Stored, DbError> {
+    let mut client = pool.get().await?;
+    let tx = client.transaction().await?;
+    let inserted = tx
+        .query_opt(
+            "INSERT INTO ce_associate_edit_to_event (event_id, user_id, user_name, wiki_id, \
+             revision_id, parent_revision_id, page_id, page_title, namespace, bytes_added, \
+             bytes_removed, chars_added, chars_removed, links_added, links_removed, refs_added, \
+             refs_removed, is_new_article, rev_timestamp, associated_at) \
+             VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20) \
+             ON CONFLICT (wiki_id, revision_id) DO NOTHING RETURNING id",
+            &[
+                &(c.event_id as i64),
+                &(c.user_id as i64),
+                &c.user_name,
+                &c.wiki_id,
+                &(c.revision_id as i64),
+                &c.parent_revision_id.map(|p| p as i64),
+                &(c.page_id as i64),
+                &c.page_title,
+                &c.namespace,
+                &(c.stats.bytes_added as i64),
+                &(c.stats.bytes_removed as i64),
+                &(c.stats.chars_added as i64),
+                &(c.stats.chars_removed as i64),
+                &(c.stats.links_added as i32),
+                &(c.stats.links_removed as i32),
+                &(c.stats.refs_added as i32),
+                &(c.stats.refs_removed as i32),
+                &c.is_new_article,
+                &c.rev_timestamp,
+                &c.associated_at,
+            ],
+        )
+        .await?;
+    let outcome = if inserted.is_some() {
+        Stored::Done
+    } else {
+        let existing: i64 = tx
+            .query_one(
+                "SELECT event_id FROM ce_associate_edit_to_event \
+                 WHERE wiki_id = $1 AND revision_id = $2",
+                &[&c.wiki_id, &(c.revision_id as i64)],
+            )
+            .await?
+            .get(0);
+        if existing as u64 == c.event_id {
+            Stored::Done
+        } else {
+            Stored::OtherEvent(EventId::from_db(existing).map_err(DbError::corrupt)?)
+        }
+    };
+    if outcome == Stored::Done {
+        tx.execute(
+            "DELETE FROM ce_dead_letters WHERE wiki_id = $1 AND revision_id = $2",
+            &[&c.wiki_id, &(c.revision_id as i64)],
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(outcome)
+}
+
+/// A job that cannot become a row: recorded with its reason (one per edit; a later failure of
+/// a retried job replaces the record).
+#[allow(clippy::too_many_arguments)]
+pub async fn dead_letter(
+    pool: &Pool,
+    wiki: &str,
+    revision: u64,
+    event: u64,
+    user: u64,
+    reason: &str,
+    detail: &str,
+    deliveries: i32,
+    payload: &[u8],
+) -> Result<(), DbError> {
+    let client = pool.get().await?;
+    client
+        .execute(
+            "INSERT INTO ce_dead_letters (wiki_id, revision_id, event_id, user_id, reason, detail, \
+             deliveries, payload) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+             ON CONFLICT (wiki_id, revision_id) DO UPDATE SET event_id = EXCLUDED.event_id, \
+             user_id = EXCLUDED.user_id, reason = EXCLUDED.reason, detail = EXCLUDED.detail, \
+             deliveries = EXCLUDED.deliveries, payload = EXCLUDED.payload, created_at = now(), \
+             retried_at = NULL",
+            &[
+                &wiki,
+                &(revision as i64),
+                &(event as i64),
+                &(user as i64),
+                &reason,
+                &detail,
+                &deliveries,
+                &payload,
+            ],
+        )
+        .await?;
+    Ok(())
+}
+
+/// The event an edit is stored for, if any (the gateway's cheap pre-check).
+pub async fn associated_event(
+    pool: &Pool,
+    wiki: &WikiId,
+    revision: RevisionId,
+) -> Result<Option<EventId>, DbError> {
+    let client = pool.get().await?;
+    let stmt = client
+        .prepare_cached(
+            "SELECT event_id FROM ce_associate_edit_to_event WHERE wiki_id = $1 AND revision_id = $2",
+        )
+        .await?;
+    client
+        .query_opt(&stmt, &[&wiki.as_str(), &revision.as_i64()])
+        .await?
+        .map(|r| EventId::from_db(r.get(0)).map_err(DbError::corrupt))
+        .transpose()
+}
+
+/// A page of an event's contributions, newest first.
+pub struct Page {
+    pub rows: Vec<Contribution>,
+    /// Where the next page starts: `(rev_timestamp, id)` of the last row, when there may be more.
+    pub next: Option<(DateTime<Utc>, i64)>,
+}
+
+/// Filters and position of a listing.
+pub struct Listing<'a> {
+    pub event: EventId,
+    pub limit: i64,
+    pub after: Option<(DateTime<Utc>, i64)>,
+    pub user_name: Option<&'a str>,
+    pub wiki: Option<&'a WikiId>,
+}
+
+const CONTRIBUTION_COLUMNS: &str = "id, event_id, user_id, user_name, wiki_id, revision_id, \
+    parent_revision_id, page_id, page_title, namespace, bytes_added, bytes_removed, chars_added, \
+    chars_removed, links_added, links_removed, refs_added, refs_removed, is_new_article, \
+    rev_timestamp, associated_at";
+
+/// Newest first by `(rev_timestamp, id)`: a key no insert can reorder, so a continuation
+/// never skips or repeats a row.
+pub async fn list(pool: &Pool, l: &Listing<'_>) -> Result<Page, DbError> {
+    let client = pool.get().await?;
+    let (after_ts, after_id) = match l.after {
+        Some((t, id)) => (Some(t), Some(id)),
+        None => (None, None),
+    };
+    let sql = format!(
+        "SELECT {CONTRIBUTION_COLUMNS} FROM ce_associate_edit_to_event \
+         WHERE event_id = $1 \
+         AND ($2::timestamptz IS NULL OR (rev_timestamp, id) < ($2, $3)) \
+         AND ($4::text IS NULL OR user_name = $4) \
+         AND ($5::text IS NULL OR wiki_id = $5) \
+         ORDER BY rev_timestamp DESC, id DESC LIMIT $6"
+    );
+    let wiki = l.wiki.map(WikiId::as_str);
+    let rows = client
+        .query(
+            sql.as_str(),
+            &[
+                &l.event.as_i64(),
+                &after_ts,
+                &after_id,
+                &l.user_name,
+                &wiki,
+                &(l.limit + 1),
+            ],
+        )
+        .await?;
+    let more = rows.len() as i64 > l.limit;
+    let mut out = Vec::with_capacity(rows.len());
+    let mut next = None;
+    for r in rows.iter().take(l.limit as usize) {
+        next = Some((
+            r.get::<_, DateTime<Utc>>("rev_timestamp"),
+            r.get::<_, i64>("id"),
+        ));
+        out.push(Contribution {
+            event_id: r.get::<_, i64>("event_id") as u64,
+            user_id: r.get::<_, i64>("user_id") as u64,
+            user_name: r.get("user_name"),
+            wiki_id: r.get("wiki_id"),
+            revision_id: r.get::<_, i64>("revision_id") as u64,
+            parent_revision_id: r
+                .get::<_, Option<i64>>("parent_revision_id")
+                .map(|p| p as u64),
+            page_id: r.get::<_, i64>("page_id") as u64,
+            page_title: r.get("page_title"),
+            namespace: r.get("namespace"),
+            stats: EditStats {
+                bytes_added: r.get::<_, i64>("bytes_added") as u64,
+                bytes_removed: r.get::<_, i64>("bytes_removed") as u64,
+                chars_added: r.get::<_, i64>("chars_added") as u64,
+                chars_removed: r.get::<_, i64>("chars_removed") as u64,
+                links_added: r.get::<_, i32>("links_added") as u32,
+                links_removed: r.get::<_, i32>("links_removed") as u32,
+                refs_added: r.get::<_, i32>("refs_added") as u32,
+                refs_removed: r.get::<_, i32>("refs_removed") as u32,
+            },
+            is_new_article: r.get("is_new_article"),
+            rev_timestamp: r.get("rev_timestamp"),
+            associated_at: r.get("associated_at"),
+        });
+    }
+    Ok(Page {
+        rows: out,
+        next: if more { next } else { None },
+    })
+}
+
+/// An event's totals.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Summary {
+    pub event_id: u64,
+    pub edits: i64,
+    pub participants: i64,
+    pub articles_created: i64,
+    pub bytes_added: i64,
+    pub bytes_removed: i64,
+    pub chars_added: i64,
+    pub chars_removed: i64,
+    pub links_added: i64,
+    pub links_removed: i64,
+    pub refs_added: i64,
+    pub refs_removed: i64,
+}
+
+pub async fn summary(pool: &Pool, event: EventId) -> Result<Summary, DbError> {
+    let client = pool.get().await?;
+    let r = client
+        .query_one(
+            "SELECT count(*), count(DISTINCT user_id), count(*) FILTER (WHERE is_new_article), \
+             COALESCE(sum(bytes_added), 0)::bigint, COALESCE(sum(bytes_removed), 0)::bigint, \
+             COALESCE(sum(chars_added), 0)::bigint, COALESCE(sum(chars_removed), 0)::bigint, \
+             COALESCE(sum(links_added), 0)::bigint, COALESCE(sum(links_removed), 0)::bigint, \
+             COALESCE(sum(refs_added), 0)::bigint, COALESCE(sum(refs_removed), 0)::bigint \
+             FROM ce_associate_edit_to_event WHERE event_id = $1",
+            &[&event.as_i64()],
+        )
+        .await?;
+    Ok(Summary {
+        event_id: event.get(),
+        edits: r.get(0),
+        participants: r.get(1),
+        articles_created: r.get(2),
+        bytes_added: r.get(3),
+        bytes_removed: r.get(4),
+        chars_added: r.get(5),
+        chars_removed: r.get(6),
+        links_added: r.get(7),
+        links_removed: r.get(8),
+        refs_added: r.get(9),
+        refs_removed: r.get(10),
+    })
+}
+
+/// A dead letter as the admin listing shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct DeadLetter {
+    pub id: i64,
+    pub wiki_id: String,
+    pub revision_id: i64,
+    pub event_id: i64,
+    pub user_id: i64,
+    pub reason: String,
+    pub detail: String,
+    pub deliveries: i32,
+    pub created_at: DateTime<Utc>,
+    pub retried_at: Option<DateTime<Utc>>,
+    #[serde(skip)]
+    pub payload: Vec<u8>,
+}
+
+pub async fn dead_letters(pool: &Pool, limit: i64) -> Result<Vec<DeadLetter>, DbError> {
+    let client = pool.get().await?;
+    Ok(client
+        .query(
+            "SELECT id, wiki_id, revision_id, event_id, user_id, reason, detail, deliveries, \
+             created_at, retried_at, payload FROM ce_dead_letters ORDER BY id DESC LIMIT $1",
+            &[&limit],
+        )
+        .await?
+        .iter()
+        .map(|r| DeadLetter {
+            id: r.get(0),
+            wiki_id: r.get(1),
+            revision_id: r.get(2),
+            event_id: r.get(3),
+            user_id: r.get(4),
+            reason: r.get(5),
+            detail: r.get(6),
+            deliveries: r.get(7),
+            created_at: r.get(8),
+            retried_at: r.get(9),
+            payload: r.get(10),
+        })
+        .collect())
+}
+
+/// Marks a dead letter as retried and returns its payload; `None` if there is no such id.
+pub async fn mark_retried(pool: &Pool, id: i64) -> Result<Option<(Vec<u8>, i32)>, DbError> {
+    let client = pool.get().await?;
+    Ok(client
+        .query_opt(
+            "UPDATE ce_dead_letters SET retried_at = now() WHERE id = $1 \
+             RETURNING payload, deliveries",
+            &[&id],
+        )
+        .await?
+        .map(|r| (r.get(0), r.get(1))))
+}

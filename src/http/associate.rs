@@ -1,0 +1,247 @@
+//! Associating an edit with an event: validated from the cache, queued on `CE_EDITS` under the
+//! edit's stable key, and answered `202` only once JetStream has acknowledged the job.
+
+use std::time::Duration;
+
+use campaign_events_actors::domain::{EventId, RevisionId, WikiId};
+use serde::Deserialize;
+use warp::http::StatusCode;
+use warp::reply::Response;
+use warp::Reply;
+
+use super::events::event_id_param;
+use super::ongoing::ongoing_for;
+use super::routes::PathParams;
+use super::{parse_json, ApiError, Body, Shared};
+use crate::auth::Caller;
+use crate::db::{contributions, events, DbError};
+use crate::jobs::{self, Job, Published};
+
+/// How long the gateway waits for JetStream's ack before answering 503.
+const PUBLISH_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// The body as the frontend sends it (field names exactly; `eventId` is accepted too).
+#[derive(Debug, Deserialize)]
+struct AssociateInput {
+    #[serde(rename = "revisionId")]
+    revision_id: i64,
+    #[serde(rename = "wikiId")]
+    wiki_id: String,
+    #[serde(alias = "eventId")]
+    event_id: i64,
+    #[serde(default)]
+    timestamp: Option<String>,
+}
+
+/// Longest client timestamp kept (it is only echoed into the job).
+const MAX_CLIENT_TIMESTAMP: usize = 64;
+
+fn contribution_error(status: StatusCode, suffix: &str, message: impl Into<String>) -> ApiError {
+    ApiError::new(
+        status,
+        &format!("campaignevents-event-contribution-{suffix}"),
+        message,
+    )
+}
+
+/// What became of an association.
+enum Outcome {
+    Queued,
+    AlreadyQueued,
+    AlreadyAssociated,
+}
+
+pub async fn associate_v1(
+    state: Shared,
+    authorization: Option<String>,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let caller = state.caller(authorization.as_deref())?;
+    let input: AssociateInput = parse_json(&body)?;
+    let revision = u64::try_from(input.revision_id)
+        .ok()
+        .and_then(|r| RevisionId::new(r).ok())
+        .ok_or_else(|| ApiError::invalid_body("revisionId must be a positive integer"))?;
+    let wiki =
+        WikiId::parse(&input.wiki_id).map_err(|e| ApiError::invalid_body(format!("wikiId {e}")))?;
+    let event = u64::try_from(input.event_id)
+        .ok()
+        .and_then(|e| EventId::new(e).ok())
+        .ok_or_else(|| ApiError::invalid_body("event_id must be a positive integer"))?;
+    let client_ts: String = input
+        .timestamp
+        .unwrap_or_default()
+        .chars()
+        .take(MAX_CLIENT_TIMESTAMP)
+        .collect();
+    let key = format!("{wiki}:{revision}");
+    let status = match associate(&state, &caller, event, wiki, revision, client_ts).await? {
+        Outcome::Queued => "queued",
+        Outcome::AlreadyQueued => "already-queued",
+        Outcome::AlreadyAssociated => "already-associated",
+    };
+    Ok(warp::reply::with_status(
+        warp::reply::json(&serde_json::json!({"status": status, "jobId": key})),
+        StatusCode::ACCEPTED,
+    )
+    .into_response())
+}
+
+/// `PUT /event_registration/{id}/edits/{wiki}/{revid}`, the extension's form.
+pub async fn associate_v0(
+    state: Shared,
+    params: PathParams,
+    authorization: Option<String>,
+) -> Result<Response, ApiError> {
+    let caller = state.caller(authorization.as_deref())?;
+    let event = event_id_param(&params)?;
+    let wiki = WikiId::parse(params.get(1))
+        .map_err(|e| ApiError::bad_param("wiki", "paramvalidator-badvalue", e))?;
+    let revision = params
+        .get(2)
+        .parse::<RevisionId>()
+        .map_err(|e| ApiError::bad_param("revid", "paramvalidator-badinteger", e))?;
+    let outcome = associate(&state, &caller, event, wiki, revision, String::new()).await?;
+    Ok(warp::reply::with_status(
+        warp::reply::json(&serde_json::json!({"modified": matches!(outcome, Outcome::Queued)})),
+        StatusCode::ACCEPTED,
+    )
+    .into_response())
+}
+
+async fn associate(
+    state: &Shared,
+    caller: &Caller,
+    event: EventId,
+    wiki: WikiId,
+    revision: RevisionId,
+    client_timestamp: String,
+) -> Result<Outcome, ApiError> {
+    if !state.wikis.is_known(&wiki) {
+        return Err(contribution_error(
+            StatusCode::BAD_REQUEST,
+            "unknown-wiki",
+            format!("{wiki} is not a wiki this service knows."),
+        ));
+    }
+    let now = state.clock.now();
+    // The directory holds every event that is ongoing or starts soon; an event it lacks is
+    // looked up once to say precisely why it cannot take the edit.
+    let facts = match state.cache.directory().get(event) {
+        Some(f) => f,
+        None => {
+            return Err(match events::get(&state.pool, event).await? {
+                None => ApiError::event_not_found(event),
+                Some(r) if r.facts.deleted => contribution_error(
+                    StatusCode::NOT_FOUND,
+                    "event-deleted",
+                    format!("The event with ID {event} has been deleted."),
+                ),
+                Some(_) => not_active(event),
+            })
+        }
+    };
+    if !facts.window.is_ongoing_at(now) {
+        return Err(not_active(event));
+    }
+    if !facts.wikis.includes(&wiki) {
+        return Err(contribution_error(
+            StatusCode::BAD_REQUEST,
+            "not-target-wiki",
+            format!("The event with ID {event} does not take place on {wiki}."),
+        ));
+    }
+    if !facts.track_contributions {
+        return Err(contribution_error(
+            StatusCode::BAD_REQUEST,
+            "tracking-disabled",
+            format!("The event with ID {event} does not track contributions."),
+        ));
+    }
+    let ongoing = ongoing_for(state, caller.user_id).await?;
+    if !ongoing.iter().any(|f| f.id == event) {
+        return Err(contribution_error(
+            StatusCode::FORBIDDEN,
+            "not-participant",
+            "You are not a participant of this event.",
+        ));
+    }
+    // A cheap check; the unique index is the final word. Without the database the check is
+    // skipped: queuing only needs NATS, and the worker will tell.
+    match contributions::associated_event(&state.pool, &wiki, revision).await {
+        Ok(Some(e)) if e == event => return Ok(Outcome::AlreadyAssociated),
+        Ok(Some(e)) => return Err(already_associated(e)),
+        Ok(None) => {}
+        Err(DbError::Unavailable(e)) => {
+            tracing::debug!(error = %e, "association pre-check skipped")
+        }
+        Err(e) => return Err(e.into()),
+    }
+    if !matches!(
+        state.nats.connection_state(),
+        async_nats::connection::State::Connected
+    ) {
+        return Err(queue_unavailable("NATS is not connected"));
+    }
+    let job = Job {
+        revision_id: revision.get(),
+        wiki_id: wiki.to_string(),
+        event_id: event.get(),
+        user_id: caller.user_id.get(),
+        user_name: caller.name.clone(),
+        requested_at: now.timestamp_millis(),
+        client_timestamp,
+    };
+    let published = tokio::time::timeout(
+        PUBLISH_TIMEOUT,
+        jobs::publish(&state.jetstream, &state.names, &job, &job.key()),
+    )
+    .await
+    .map_err(|_| queue_unavailable("no acknowledgement in time"))?
+    .map_err(|e| queue_unavailable(format!("{e:#}")))?;
+    match published {
+        Published::Queued(seq) => {
+            tracing::info!(job = %job.key(), event_id = %event, seq, "association queued");
+            Ok(Outcome::Queued)
+        }
+        Published::Duplicate(seq) => {
+            match jobs::stored(&state.jetstream, &state.names, seq).await {
+                Some(earlier) if earlier.event_id == event.get() => Ok(Outcome::AlreadyQueued),
+                Some(earlier) => Err(already_associated(
+                    EventId::new(earlier.event_id).unwrap_or(event),
+                )),
+                // Already processed: the row says which event it went to.
+                None => match contributions::associated_event(&state.pool, &wiki, revision).await {
+                    Ok(Some(e)) if e != event => Err(already_associated(e)),
+                    Ok(Some(_)) => Ok(Outcome::AlreadyAssociated),
+                    _ => Ok(Outcome::AlreadyQueued),
+                },
+            }
+        }
+    }
+}
+
+fn not_active(event: EventId) -> ApiError {
+    contribution_error(
+        StatusCode::BAD_REQUEST,
+        "event-not-active",
+        format!("The event with ID {event} is not taking place now."),
+    )
+}
+
+fn already_associated(other: EventId) -> ApiError {
+    contribution_error(
+        StatusCode::BAD_REQUEST,
+        "already-associated",
+        format!("This edit is already associated with the event with ID {other}."),
+    )
+}
+
+fn queue_unavailable(detail: impl std::fmt::Display) -> ApiError {
+    tracing::warn!(%detail, "association refused: queue unavailable");
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "campaignevents-rest-queue-unavailable",
+        "The association could not be queued right now; please try again shortly.",
+    )
+}

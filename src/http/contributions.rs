@@ -1,0 +1,331 @@
+//! Reading the results: an event's contributions (newest first, stable continuation), its
+//! summary (cached per event, invalidated when a row for it lands), an Atom feed, and the
+//! admin's view of dead letters with a way to retry one.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use campaign_events_actors::domain::{EventId, WikiId};
+use chrono::{DateTime, Utc};
+use warp::http::{HeaderValue, StatusCode};
+use warp::reply::Response;
+use warp::Reply;
+
+use super::events::{event_id_param, wire_time};
+use super::ongoing::Query;
+use super::routes::PathParams;
+use super::{ApiError, Shared};
+use crate::db::contributions::{self, Listing};
+use crate::db::events;
+use crate::etag;
+use crate::jobs::{self, Job};
+
+const DEFAULT_LIMIT: i64 = 50;
+const MAX_LIMIT: i64 = 500;
+
+/// Summaries by event: rendered JSON and its ETag. Invalidated by the change stream when a
+/// contribution for the event is stored (by any instance's workers); the TTL is the safety
+/// net should that notice be lost.
+#[derive(Default)]
+pub struct Summaries {
+    map: RwLock<HashMap<EventId, RenderedSummary>>,
+}
+
+/// When it was rendered, the JSON, its ETag.
+type RenderedSummary = (Instant, Arc<[u8]>, String);
+
+const SUMMARY_TTL: Duration = Duration::from_secs(60);
+
+impl Summaries {
+    pub fn invalidate(&self, event: EventId) {
+        self.map
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&event);
+    }
+
+    fn get(&self, event: EventId) -> Option<(Arc<[u8]>, String)> {
+        let map = self.map.read().unwrap_or_else(|p| p.into_inner());
+        map.get(&event)
+            .filter(|(at, _, _)| at.elapsed() < SUMMARY_TTL)
+            .map(|(_, body, tag)| (body.clone(), tag.clone()))
+    }
+
+    fn put(&self, event: EventId, body: Arc<[u8]>, tag: String) {
+        let mut map = self.map.write().unwrap_or_else(|p| p.into_inner());
+        if map.len() > 10_000 {
+            map.clear();
+        }
+        map.insert(event, (Instant::now(), body, tag));
+    }
+}
+
+/// 404 unless the event exists and is not deleted.
+async fn existing_event(state: &Shared, event: EventId) -> Result<events::EventRecord, ApiError> {
+    match events::get(&state.pool, event).await? {
+        None => Err(ApiError::event_not_found(event)),
+        Some(r) if r.facts.deleted => Err(ApiError::event_deleted(event)),
+        Some(r) => Ok(r),
+    }
+}
+
+fn limit(query: &Query) -> Result<i64, ApiError> {
+    match query.get("limit")? {
+        None => Ok(DEFAULT_LIMIT),
+        Some(v) => v
+            .parse::<i64>()
+            .ok()
+            .filter(|l| (1..=MAX_LIMIT).contains(l))
+            .ok_or_else(|| {
+                ApiError::bad_param(
+                    "limit",
+                    "paramvalidator-outofrange",
+                    format!("must be an integer from 1 to {MAX_LIMIT}"),
+                )
+            }),
+    }
+}
+
+/// `"{microseconds}_{id}"` of the last row shown.
+fn parse_continue(raw: &str) -> Option<(DateTime<Utc>, i64)> {
+    let (t, id) = raw.split_once('_')?;
+    Some((
+        DateTime::from_timestamp_micros(t.parse().ok()?)?,
+        id.parse().ok().filter(|i| *i > 0)?,
+    ))
+}
+
+pub async fn list(state: Shared, params: PathParams, query: Query) -> Result<Response, ApiError> {
+    let event = event_id_param(&params)?;
+    let limit = limit(&query)?;
+    let after = query
+        .get("continue")?
+        .map(|c| {
+            parse_continue(c).ok_or_else(|| {
+                ApiError::bad_param(
+                    "continue",
+                    "paramvalidator-badvalue",
+                    "not a continuation token from this API",
+                )
+            })
+        })
+        .transpose()?;
+    let wiki = query
+        .get("wiki")?
+        .map(|w| {
+            WikiId::parse(w).map_err(|e| ApiError::bad_param("wiki", "paramvalidator-badvalue", e))
+        })
+        .transpose()?;
+    existing_event(&state, event).await?;
+    let page = contributions::list(
+        &state.pool,
+        &Listing {
+            event,
+            limit,
+            after,
+            user_name: query.get("user")?,
+            wiki: wiki.as_ref(),
+        },
+    )
+    .await?;
+    let mut body = serde_json::json!({"contributions": page.rows});
+    if let Some((t, id)) = page.next {
+        body["continue"] = serde_json::json!(format!("{}_{id}", t.timestamp_micros()));
+    }
+    Ok(warp::reply::json(&body).into_response())
+}
+
+pub async fn summary(
+    state: Shared,
+    params: PathParams,
+    if_none_match: Option<String>,
+) -> Result<Response, ApiError> {
+    let event = event_id_param(&params)?;
+    let (body, tag) = match state.summaries.get(event) {
+        Some(hit) => hit,
+        None => {
+            existing_event(&state, event).await?;
+            let s = contributions::summary(&state.pool, event).await?;
+            let body: Arc<[u8]> = serde_json::to_vec(&s)
+                .map_err(|_| ApiError::internal())?
+                .into();
+            let tag = etag::of(&body);
+            state.summaries.put(event, body.clone(), tag.clone());
+            (body, tag)
+        }
+    };
+    let mut resp = if if_none_match.is_some_and(|h| etag::matches(&h, &tag)) {
+        let mut r = Response::new(Vec::new().into());
+        *r.status_mut() = StatusCode::NOT_MODIFIED;
+        r
+    } else {
+        let mut r = Response::new(body.to_vec().into());
+        r.headers_mut()
+            .insert("content-type", HeaderValue::from_static("application/json"));
+        r
+    };
+    if let Ok(v) = HeaderValue::from_str(&tag) {
+        resp.headers_mut().insert("etag", v);
+    }
+    Ok(resp)
+}
+
+/// Escapes text for XML content and attributes.
+fn xml(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            // Control characters other than tab/newline are not allowed in XML 1.0.
+            c if c.is_control() && c != '\n' && c != '\t' => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+pub async fn atom(state: Shared, params: PathParams) -> Result<Response, ApiError> {
+    let event = event_id_param(&params)?;
+    let record = existing_event(&state, event).await?;
+    let page = contributions::list(
+        &state.pool,
+        &Listing {
+            event,
+            limit: DEFAULT_LIMIT,
+            after: None,
+            user_name: None,
+            wiki: None,
+        },
+    )
+    .await?;
+    let updated = page
+        .rows
+        .first()
+        .map(|c| c.rev_timestamp)
+        .unwrap_or(record.updated_at);
+    let mut feed = format!(
+        "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<feed xmlns=\"http://www.w3.org/2005/Atom\">\n\
+         <id>urn:campaign-events:event:{event}:contributions</id>\n\
+         <title>{}: contributions</title>\n<updated>{}</updated>\n\
+         <generator>campaign-events</generator>\n",
+        xml(record.facts.name.as_str()),
+        wire_time(updated)
+    );
+    for c in &page.rows {
+        let link = WikiId::parse(&c.wiki_id)
+            .ok()
+            .and_then(|w| state.wikis.api_url(&w).map(str::to_owned))
+            .and_then(|api| {
+                api.strip_suffix("api.php")
+                    .map(|base| format!("{base}index.php?diff={}", c.revision_id))
+            });
+        let delta = c.stats.bytes_added as i64 - c.stats.bytes_removed as i64;
+        feed.push_str(&format!(
+            "<entry>\n<id>urn:campaign-events:edit:{}:{}</id>\n<title>{} ({delta:+} bytes)</title>\n\
+             <updated>{}</updated>\n<author><name>{}</name></author>\n{}\
+             <summary>{} on {}: {} bytes added, {} removed; {} links added, {} removed; {} references added{}</summary>\n</entry>\n",
+            xml(&c.wiki_id),
+            c.revision_id,
+            xml(&c.page_title),
+            wire_time(c.rev_timestamp),
+            xml(&c.user_name),
+            link.map(|l| format!("<link rel=\"alternate\" href=\"{}\"/>\n", xml(&l))).unwrap_or_default(),
+            xml(&c.page_title),
+            xml(&c.wiki_id),
+            c.stats.bytes_added,
+            c.stats.bytes_removed,
+            c.stats.links_added,
+            c.stats.links_removed,
+            c.stats.refs_added,
+            if c.is_new_article { "; new article" } else { "" },
+        ));
+    }
+    feed.push_str("</feed>\n");
+    let mut resp = Response::new(feed.into());
+    resp.headers_mut().insert(
+        "content-type",
+        HeaderValue::from_static("application/atom+xml; charset=utf-8"),
+    );
+    Ok(resp)
+}
+
+fn require_admin(state: &Shared, authorization: Option<&str>) -> Result<(), ApiError> {
+    let caller = state.caller(authorization)?;
+    if caller.admin {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden(
+            "campaignevents-rest-admin-only",
+            "Only administrators may do this.",
+        ))
+    }
+}
+
+pub async fn dead_letters(
+    state: Shared,
+    authorization: Option<String>,
+    query: Query,
+) -> Result<Response, ApiError> {
+    require_admin(&state, authorization.as_deref())?;
+    let limit = limit(&query)?;
+    let rows = contributions::dead_letters(&state.pool, limit).await?;
+    Ok(warp::reply::json(&serde_json::json!({"dead_letters": rows})).into_response())
+}
+
+/// Publishes a dead letter's job again, under a fresh message id (the edit's key would be
+/// dropped as a duplicate inside the window). If it succeeds this time, storing its row
+/// removes the dead letter; if it fails again, the dead letter is replaced.
+pub async fn retry_dead_letter(
+    state: Shared,
+    params: PathParams,
+    authorization: Option<String>,
+) -> Result<Response, ApiError> {
+    require_admin(&state, authorization.as_deref())?;
+    let id: i64 = params
+        .get(0)
+        .parse()
+        .ok()
+        .filter(|i| *i > 0)
+        .ok_or_else(|| {
+            ApiError::bad_param(
+                "id",
+                "paramvalidator-badinteger",
+                "must be a positive integer",
+            )
+        })?;
+    let Some((payload, _)) = contributions::mark_retried(&state.pool, id).await? else {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "campaignevents-rest-dead-letter-not-found",
+            format!("There is no dead letter with ID {id}."),
+        ));
+    };
+    let job: Job = rmp_serde::from_slice(&payload).map_err(|e| {
+        ApiError::new(
+            StatusCode::CONFLICT,
+            "campaignevents-rest-dead-letter-unreadable",
+            format!("The dead letter's job cannot be read: {e}"),
+        )
+    })?;
+    let message_id = format!("{}:retry:{id}:{}", job.key(), Utc::now().timestamp_millis());
+    jobs::publish(&state.jetstream, &state.names, &job, &message_id)
+        .await
+        .map_err(|e| {
+            tracing::warn!(error = %format!("{e:#}"), "dead letter retry not queued");
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "campaignevents-rest-queue-unavailable",
+                "The job could not be queued right now; please try again shortly.",
+            )
+        })?;
+    Ok(warp::reply::with_status(
+        warp::reply::json(&serde_json::json!({"status": "queued", "jobId": job.key()})),
+        StatusCode::ACCEPTED,
+    )
+    .into_response())
+}

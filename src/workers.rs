@@ -1,0 +1,361 @@
+//! Diff workers: actors that pull association jobs from the shared durable `diff-workers`
+//! consumer, fetch the revision and its parent from the wiki, measure the edit and store one
+//! row — then, and only then, ack (invariant 5). Transient failures are naked with backoff;
+//! permanent ones, and jobs that reach `max_deliver`, become a dead letter and are terminated.
+//!
+//! Each actor works on one job at a time, so the pool size bounds the work in flight. The diff
+//! itself runs on the blocking pool: a 2 MB page must not stall an arbiter thread.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+use anyhow::Context as _;
+use async_nats::jetstream::{self, consumer::PullConsumer, AckKind};
+use campaign_events_actors::domain::RevisionId;
+use chrono::Utc;
+use deadpool_postgres::Pool;
+use futures::StreamExt;
+
+use crate::db::contributions::{self, Contribution, Stored};
+use crate::db::{events, DbError};
+use crate::jobs::{Job, ValidJob};
+use crate::nats::Names;
+use crate::stats;
+use crate::wiki_api::{same_user, FetchError, RevisionApi};
+
+/// What the workers need.
+pub struct WorkerDeps {
+    pub pool: Pool,
+    pub jetstream: jetstream::Context,
+    pub names: Names,
+    pub api: Arc<RevisionApi>,
+    /// The first retry's delay; each further retry doubles it, up to `retry_max`.
+    pub retry_base: Duration,
+    pub retry_max: Duration,
+}
+
+/// The pool: its own actix system on its own threads.
+pub struct WorkerPool {
+    system: System,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl WorkerPool {
+    /// Starts `workers` diff worker actors spread over `arbiters` threads.
+    pub fn start(workers: usize, arbiters: usize, deps: Arc<WorkerDeps>) -> std::io::Result<Self> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let thread = std::thread::Builder::new()
+            .name("ce-workers".into())
+            .spawn(move || {
+                let system = System::new();
+                system.block_on(async move {
+                    let arbiters: Vec<ArbiterHandle> = (0..arbiters.max(1))
+                        .map(|_| Arbiter::new().handle())
+                        .collect();
+                    for id in 0..workers.max(1) {
+                        let deps = deps.clone();
+                        DiffWorker::start_in_arbiter(&arbiters[id % arbiters.len()], move |_| {
+                            DiffWorker { id, deps }
+                        });
+                    }
+                    let _ = tx.send(System::current());
+                });
+                let _ = system.run();
+            })?;
+        let system = rx
+            .recv()
+            .map_err(|_| std::io::Error::other("the worker system did not start"))?;
+        tracing::info!(workers, "diff workers started");
+        Ok(Self {
+            system,
+            thread: Some(thread),
+        })
+    }
+
+    /// Stops the workers. A job in flight is not acked and will be delivered again.
+    pub fn stop(mut self) {
+        self.shutdown();
+    }
+
+    fn shutdown(&mut self) {
+        self.system.stop();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for WorkerPool {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+struct DiffWorker {
+    id: usize,
+    deps: Arc<WorkerDeps>,
+}
+
+impl Actor for DiffWorker {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        let (id, deps) = (self.id, self.deps.clone());
+        ctx.spawn(
+            async move {
+                loop {
+                    if let Err(e) = pull(&deps).await {
+                        tracing::warn!(worker = id, error = %format!("{e:#}"), "job stream interrupted; resuming");
+                    }
+                    actix::clock::sleep(Duration::from_secs(1)).await;
+                }
+            }
+            .into_actor(self),
+        );
+    }
+}
+
+/// Pulls and handles jobs one at a time until the stream fails.
+async fn pull(deps: &WorkerDeps) -> anyhow::Result<()> {
+    let consumer: PullConsumer = deps
+        .jetstream
+        .get_consumer_from_stream(
+            deps.names.diff_workers_consumer(),
+            deps.names.edits_stream(),
+        )
+        .await
+        .context("cannot bind the diff-workers consumer")?;
+    let max_deliver = consumer.cached_info().config.max_deliver;
+    let mut messages = consumer
+        .stream()
+        .max_messages_per_batch(1)
+        .heartbeat(Duration::from_secs(5))
+        .expires(Duration::from_secs(10))
+        .messages()
+        .await?;
+    while let Some(msg) = messages.next().await {
+        let msg = msg.context("job stream")?;
+        let ack = handle(deps, &msg, max_deliver).await;
+        if let Err(e) = msg.ack_with(ack).await {
+            // Not acked: JetStream delivers it again after ack_wait, and storing is idempotent.
+            tracing::warn!(error = %e, "could not acknowledge a job");
+        }
+    }
+    Ok(())
+}
+
+/// How a job failed.
+enum Failure {
+    Transient(String),
+    Permanent(&'static str, String),
+}
+
+impl From<FetchError> for Failure {
+    fn from(e: FetchError) -> Self {
+        match e {
+            FetchError::Transient(d) => Failure::Transient(d),
+            FetchError::Permanent { reason, detail } => Failure::Permanent(reason, detail),
+        }
+    }
+}
+
+impl From<DbError> for Failure {
+    fn from(e: DbError) -> Self {
+        Failure::Transient(e.to_string())
+    }
+}
+
+async fn handle(deps: &WorkerDeps, msg: &jetstream::Message, max_deliver: i64) -> AckKind {
+    let (delivered, seq) = msg
+        .info()
+        .map(|i| (i.delivered, i.stream_sequence))
+        .unwrap_or((1, 0));
+    let job = match rmp_serde::from_slice::<Job>(&msg.payload)
+        .map_err(|e| format!("malformed job: {e}"))
+        .and_then(Job::validate)
+    {
+        Ok(job) => job,
+        Err(reason) => {
+            // Not an association anyone was promised (the gateway only publishes valid jobs):
+            // recorded like a rejected command, without an edit key to file it under.
+            tracing::error!(%reason, seq, "malformed job terminated");
+            return match record_malformed(&deps.pool, &msg.subject, seq, &reason, &msg.payload)
+                .await
+            {
+                Ok(()) => AckKind::Term,
+                Err(_) => AckKind::Nak(Some(deps.retry_max)),
+            };
+        }
+    };
+    let started = std::time::Instant::now();
+    let failure = match measure(deps, &job).await {
+        Ok(()) => {
+            tracing::info!(job = %job.job.key(), event_id = %job.event, millis = started.elapsed().as_millis() as u64, "contribution stored");
+            return AckKind::Ack;
+        }
+        Err(f) => f,
+    };
+    let (reason, detail) = match failure {
+        Failure::Transient(detail) if max_deliver <= 0 || delivered < max_deliver => {
+            let delay = backoff(deps, delivered);
+            tracing::warn!(job = %job.job.key(), delivered, ?delay, %detail, "job will be retried");
+            return AckKind::Nak(Some(delay));
+        }
+        Failure::Transient(detail) => {
+            ("gave-up", format!("after {delivered} deliveries: {detail}"))
+        }
+        Failure::Permanent(reason, detail) => (reason, detail),
+    };
+    tracing::warn!(job = %job.job.key(), reason, %detail, "job dead-lettered");
+    match contributions::dead_letter(
+        &deps.pool,
+        job.wiki.as_str(),
+        job.revision.get(),
+        job.event.get(),
+        job.user.get(),
+        reason,
+        &detail,
+        delivered as i32,
+        &msg.payload,
+    )
+    .await
+    {
+        Ok(()) => AckKind::Term,
+        // Without the record the job would vanish: keep it.
+        Err(e) => {
+            tracing::warn!(error = %e, "could not record a dead letter; retrying the job");
+            AckKind::Nak(Some(backoff(deps, delivered)))
+        }
+    }
+}
+
+fn backoff(deps: &WorkerDeps, delivered: i64) -> Duration {
+    let factor = 1u32 << (delivered.clamp(1, 16) - 1) as u32;
+    (deps.retry_base * factor).min(deps.retry_max)
+}
+
+/// Fetch, verify, measure, store.
+async fn measure(deps: &WorkerDeps, job: &ValidJob) -> Result<(), Failure> {
+    let event = match events::get(&deps.pool, job.event).await? {
+        None => {
+            return Err(Failure::Permanent(
+                "event-not-found",
+                format!("event {}", job.event),
+            ))
+        }
+        Some(r) if r.facts.deleted => {
+            return Err(Failure::Permanent(
+                "event-deleted",
+                format!("event {}", job.event),
+            ))
+        }
+        Some(r) => r.facts,
+    };
+    let rev = deps.api.revision(&job.wiki, job.revision).await?;
+    let Some(user) = rev.user.as_deref() else {
+        return Err(Failure::Permanent(
+            "not-owner",
+            "the revision's user is hidden".into(),
+        ));
+    };
+    if !same_user(user, &job.user_name) {
+        return Err(Failure::Permanent(
+            "not-owner",
+            format!("revision by {user:?}, association by {:?}", job.user_name),
+        ));
+    }
+    if !event.window.is_ongoing_at(rev.timestamp) {
+        return Err(Failure::Permanent(
+            "outside-event-window",
+            format!(
+                "revision at {}, event from {} to {}",
+                rev.timestamp,
+                event.window.start(),
+                event.window.end()
+            ),
+        ));
+    }
+    let Some(new_text) = rev.content.clone() else {
+        return Err(Failure::Permanent(
+            "content-hidden",
+            "the revision's text is hidden".into(),
+        ));
+    };
+    let old_text = if rev.parentid == 0 {
+        String::new()
+    } else {
+        let parent = RevisionId::new(rev.parentid)
+            .map_err(|e| Failure::Permanent("api-error", format!("parentid {e}")))?;
+        match deps.api.revision(&job.wiki, parent).await {
+            Ok(p) => p.content.ok_or_else(|| {
+                Failure::Permanent(
+                    "parent-hidden",
+                    "the parent revision's text is hidden".into(),
+                )
+            })?,
+            // A deleted parent leaves nothing to diff against.
+            Err(FetchError::Permanent {
+                reason: "revision-missing",
+                detail,
+            }) => return Err(Failure::Permanent("parent-missing", detail)),
+            Err(e) => return Err(e.into()),
+        }
+    };
+    let site = deps.api.siteinfo(&job.wiki).await?;
+    let measured = tokio::task::spawn_blocking(move || stats::compute(&old_text, &new_text, &site))
+        .await
+        .map_err(|e| Failure::Transient(format!("the diff task failed: {e}")))?;
+    let row = Contribution {
+        event_id: job.event.get(),
+        user_id: job.user.get(),
+        user_name: job.user_name.clone(),
+        wiki_id: job.wiki.to_string(),
+        revision_id: job.revision.get(),
+        parent_revision_id: (rev.parentid != 0).then_some(rev.parentid),
+        page_id: rev.pageid,
+        page_title: rev.title.clone(),
+        namespace: rev.ns,
+        stats: measured,
+        is_new_article: rev.parentid == 0,
+        rev_timestamp: rev.timestamp,
+        associated_at: chrono::DateTime::from_timestamp_millis(job.job.requested_at)
+            .unwrap_or_else(Utc::now),
+    };
+    match contributions::store(&deps.pool, &row).await? {
+        Stored::Done => {
+            // Best effort: summaries also expire by themselves.
+            let notice = crate::changes::ChangeMessage::Contribution {
+                event_id: job.event.get(),
+            };
+            if let Err(e) =
+                crate::changes::publish_message(&deps.jetstream, &deps.names, &notice).await
+            {
+                tracing::debug!(error = %format!("{e:#}"), "contribution notice not published");
+            }
+            Ok(())
+        }
+        Stored::OtherEvent(other) => Err(Failure::Permanent(
+            "already-associated",
+            format!("the edit is already associated with event {other}"),
+        )),
+    }
+}
+
+async fn record_malformed(
+    pool: &Pool,
+    subject: &str,
+    seq: u64,
+    reason: &str,
+    payload: &[u8],
+) -> Result<(), DbError> {
+    let client = pool.get().await?;
+    client
+        .execute(
+            "INSERT INTO ce_rejected_commands (subject, stream_seq, reason, payload) \
+             VALUES ($1, $2, $3, $4)",
+            &[&subject, &(seq as i64), &reason, &payload],
+        )
+        .await?;
+    Ok(())
+}
