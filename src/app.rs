@@ -279,6 +279,7 @@ async fn warm_up_and_follow(state: http::Shared, store: PgStore) {
 /// Follows the change stream; on failure, resumes from where it stopped. An ordered consumer
 /// recovers from gaps by itself; this loop covers the stream being unavailable altogether.
 async fn follow_changes(state: http::Shared, from: u64) {
+    let mut position = from;
     loop {
         let summaries = state.clone();
         if let Err(e) = changes::follow(
@@ -286,7 +287,7 @@ async fn follow_changes(state: http::Shared, from: u64) {
             state.names.clone(),
             state.cache.clone(),
             Arc::new(move |event| summaries.summaries.invalidate(event)),
-            from,
+            &mut position,
         )
         .await
         {

@@ -192,8 +192,9 @@ pub async fn follow(
     names: Names,
     cache: Arc<Cache>,
     on_contribution: Arc<dyn Fn(EventId) + Send + Sync>,
-    from_sequence: u64,
+    position: &mut u64,
 ) -> anyhow::Result<()> {
+    let from_sequence = *position;
     let stream = js.get_stream(names.changes_stream()).await?;
     let consumer = stream
         .create_consumer(consumer::push::OrderedConfig {
@@ -212,13 +213,13 @@ pub async fn follow(
         .context("cannot follow the change stream")?;
     let mut messages = consumer.messages().await?;
     while let Some(msg) = messages.next().await {
-        let msg = match msg {
-            Ok(m) => m,
-            Err(e) => {
-                tracing::warn!(error = %e, "change stream interrupted; the consumer recovers");
-                continue;
-            }
-        };
+        // The ordered consumer recovers from gaps and reconnects by itself; an error here is
+        // terminal for this stream (polling it again would panic inside async-nats), so the
+        // caller starts a new one from where this one stopped.
+        let msg = msg.context("change stream interrupted")?;
+        if let Ok(info) = msg.info() {
+            *position = info.stream_sequence + 1;
+        }
         let decoded = rmp_serde::from_slice::<ChangeMessage>(&msg.payload);
         if let Ok(ChangeMessage::Contribution { event_id }) = &decoded {
             if let Ok(e) = EventId::new(*event_id) {

@@ -35,8 +35,15 @@ pub const CHANGES_MAX_AGE: Duration = Duration::from_secs(7 * 24 * 3600);
 /// Registration commands are deduplicated by their publisher's `Nats-Msg-Id` in this window.
 pub const REGISTRATIONS_DUPLICATE_WINDOW: Duration = Duration::from_secs(10 * 60);
 
-/// How many times the diff workers' consumer delivers a job before it is dead-lettered.
+/// After this many deliveries a job that still fails transiently is dead-lettered by the
+/// worker. The consumer itself redelivers without limit: were the server to stop at a limit, a
+/// job whose last delivery could not be recorded (Postgres down, worker killed) would be
+/// stranded — neither a row nor a dead letter. The decision stays with the code that records.
 pub const EDITS_MAX_DELIVER: i64 = 10;
+
+/// The same for registration commands: after this many deliveries a command that still fails
+/// is rejected and recorded.
+pub const REGISTRATIONS_MAX_DELIVER: i64 = 20;
 
 impl Names {
     pub fn new(prefix: &str) -> Self {
@@ -137,7 +144,7 @@ impl Names {
                     durable_name: Some(self.registrations_consumer()),
                     ack_policy: consumer::AckPolicy::Explicit,
                     ack_wait: Duration::from_secs(30),
-                    max_deliver: 20,
+                    max_deliver: -1,
                     ..Default::default()
                 },
             ),
@@ -147,7 +154,7 @@ impl Names {
                     durable_name: Some(self.diff_workers_consumer()),
                     ack_policy: consumer::AckPolicy::Explicit,
                     ack_wait: self.edits_ack_wait,
-                    max_deliver: EDITS_MAX_DELIVER,
+                    max_deliver: -1,
                     ..Default::default()
                 },
             ),

@@ -80,7 +80,7 @@ async fn consume_once(state: &Shared) -> anyhow::Result<()> {
         )
         .await
         .context("cannot bind the registrations consumer")?;
-    let max_deliver = consumer.cached_info().config.max_deliver;
+    let max_deliver = crate::nats::REGISTRATIONS_MAX_DELIVER;
     let mut messages = consumer.messages().await?;
     while let Some(msg) = messages.next().await {
         let msg = msg.context("registration stream")?;

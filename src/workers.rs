@@ -1,7 +1,8 @@
 //! Diff workers: actors that pull association jobs from the shared durable `diff-workers`
 //! consumer, fetch the revision and its parent from the wiki, measure the edit and store one
 //! row — then, and only then, ack (invariant 5). Transient failures are naked with backoff;
-//! permanent ones, and jobs that reach `max_deliver`, become a dead letter and are terminated.
+//! permanent ones, and jobs delivered `EDITS_MAX_DELIVER` times, become a dead letter and are
+//! terminated — only once the dead letter is written.
 //!
 //! Each actor works on one job at a time, so the pool size bounds the work in flight. The diff
 //! itself runs on the blocking pool: a 2 MB page must not stall an arbiter thread.
@@ -126,7 +127,7 @@ async fn pull(deps: &WorkerDeps) -> anyhow::Result<()> {
         )
         .await
         .context("cannot bind the diff-workers consumer")?;
-    let max_deliver = consumer.cached_info().config.max_deliver;
+    let max_deliver = crate::nats::EDITS_MAX_DELIVER;
     let mut messages = consumer
         .stream()
         .max_messages_per_batch(1)

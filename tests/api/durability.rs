@@ -1,0 +1,379 @@
+//! Invariant 5, with real kills: hundreds of accepted associations while the worker process is
+//! killed (SIGKILL) and restarted, NATS is killed and restarted, Postgres drops every
+//! connection and refuses new ones for a while, and the wiki's API fails — afterwards every
+//! accepted job is exactly one row or one dead letter.
+//!
+//! NATS here is a private `nats-server` (its own port and store) so that killing it does not
+//! disturb the other tests. The shared Postgres server cannot be restarted under parallel tests,
+//! so its outage is this database's: every backend terminated and connections refused, which is
+//! what a restart looks like from the service.
+
+use std::collections::{HashMap, HashSet};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::associate::{alice, assoc, tracking_event, ALICE};
+use crate::cache::register;
+use crate::helpers::*;
+use crate::wiki::{Fault, FixtureRev, MockWiki};
+
+/// A nats-server of this test's own.
+struct PrivateNats {
+    port: u16,
+    dir: std::path::PathBuf,
+    child: Option<Child>,
+}
+
+impl PrivateNats {
+    fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let dir = std::env::temp_dir().join(unique_name("nats"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut n = PrivateNats {
+            port,
+            dir,
+            child: None,
+        };
+        n.up();
+        n
+    }
+
+    fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    fn up(&mut self) {
+        let child = Command::new("nats-server")
+            .args([
+                "-a",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-js",
+                "-sd",
+            ])
+            .arg(&self.dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("nats-server runs");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(Instant::now() < deadline, "private NATS did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// SIGKILL: a crash, not a clean stop.
+    fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for PrivateNats {
+    fn drop(&mut self) {
+        self.kill();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// `campaign-events serve --workers-only` as a child process.
+fn worker_process(app: &TestApp, nats: &PrivateNats, wikis_file: &std::path::Path) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_campaign-events"))
+        .args(["serve", "--workers-only"])
+        .env("DATABASE_URL", database_url(&app.db_name))
+        .env("NATS_URL", nats.url())
+        .env("STREAM_PREFIX", &app.prefix)
+        .env("WIKIS_FILE", wikis_file)
+        .env("DIFF_WORKERS", "8")
+        .env("DIFF_ACK_WAIT_SECS", "2")
+        .env("DIFF_RETRY_BASE_MS", "50")
+        .env("DIFF_RETRY_MAX_MS", "400")
+        .env("WIKI_API_TIMEOUT_SECS", "2")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("the worker process starts")
+}
+
+async fn postgres_outage(app: &TestApp, for_how_long: Duration) {
+    let admin = admin().await;
+    admin
+        .batch_execute(&format!(
+            "ALTER DATABASE \"{}\" WITH ALLOW_CONNECTIONS false",
+            app.db_name
+        ))
+        .await
+        .unwrap();
+    app.db_kill_connections().await;
+    tokio::time::sleep(for_how_long).await;
+    admin
+        .batch_execute(&format!(
+            "ALTER DATABASE \"{}\" WITH ALLOW_CONNECTIONS true",
+            app.db_name
+        ))
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nothing_accepted_is_lost_across_kills_and_outages_invariant_5() {
+    const JOBS: usize = 240;
+    let mut nats = PrivateNats::start();
+    let wiki = MockWiki::start().await;
+    let revs = wiki.add_page(
+        "Carga",
+        0,
+        (0..JOBS)
+            .map(|i| {
+                FixtureRev::new(
+                    "Alice",
+                    &format!("2026-11-21T{:02}:{:02}:00Z", 10 + i / 60, i % 60),
+                    &format!("Versão {i}: texto com [[Ligação {i}]] e mais texto.\n")
+                        .repeat(1 + i % 5),
+                )
+            })
+            .collect(),
+    );
+    let wikis_file = wikis_file_for(&wiki);
+    let nats_url = nats.url();
+    let wf = wikis_file.clone();
+    let app = spawn_app_with(move |s| {
+        s.common.nats_url = nats_url;
+        s.common.wikis_file = Some(wf);
+        s.no_workers = true;
+    })
+    .await;
+    let event = app.create_event(1, &tracking_event(&["ptwiki"])).await;
+    assert_eq!(register(&app, event, ALICE).await.0, 200);
+    let mut worker = worker_process(&app, &nats, &wikis_file);
+
+    // Submit from several tasks; remember what was accepted.
+    let accepted: Arc<Mutex<HashSet<u64>>> = Arc::default();
+    let refused: Arc<Mutex<Vec<(u64, u16)>>> = Arc::default();
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let app = Arc::new(app);
+    let mut submitters = Vec::new();
+    for _ in 0..4 {
+        let (app, accepted, refused, next, revs) = (
+            app.clone(),
+            accepted.clone(),
+            refused.clone(),
+            next.clone(),
+            revs.clone(),
+        );
+        submitters.push(tokio::spawn(async move {
+            loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if i >= revs.len() {
+                    break;
+                }
+                let resp = app
+                    .http
+                    .post(app.url("/rest.php/v1/campaignevents/associate-edit-to-event"))
+                    .bearer_auth(alice())
+                    .json(&assoc(event, "ptwiki", revs[i]))
+                    .send()
+                    .await
+                    .unwrap();
+                let status = resp.status().as_u16();
+                if status == 202 {
+                    accepted.lock().unwrap().insert(revs[i]);
+                } else {
+                    let body: Value = resp.json().await.unwrap_or(Value::Null);
+                    assert_eq!(status, 503, "only an outage may refuse: {body}");
+                    refused.lock().unwrap().push((revs[i], status));
+                }
+                tokio::time::sleep(Duration::from_millis(15)).await;
+            }
+        }));
+    }
+    let progress = |n: usize| {
+        let next = next.clone();
+        async move {
+            while next.load(std::sync::atomic::Ordering::Relaxed) < n {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+    };
+
+    progress(JOBS / 6).await;
+    worker.kill().unwrap(); // SIGKILL, jobs in flight unacked
+    worker.wait().unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    worker = worker_process(&app, &nats, &wikis_file);
+
+    progress(JOBS / 3).await;
+    wiki.set_fault(Fault::ServerError);
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    wiki.set_fault(Fault::None);
+
+    progress(JOBS / 2).await;
+    nats.kill();
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    nats.up();
+
+    progress(2 * JOBS / 3).await;
+    postgres_outage(&app, Duration::from_millis(1500)).await;
+
+    progress(5 * JOBS / 6).await;
+    wiki.stop().await; // connection refused
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    wiki.restart().await;
+
+    for s in submitters {
+        s.await.unwrap();
+    }
+    let accepted: HashSet<u64> = accepted.lock().unwrap().clone();
+    let refused = refused.lock().unwrap().clone();
+    eprintln!(
+        "accepted {}, refused {} (503 during the NATS outage)",
+        accepted.len(),
+        refused.len()
+    );
+    assert!(
+        accepted.len() >= JOBS / 2,
+        "the gateway recovered after the outages"
+    );
+
+    // Every accepted job ends: exactly one row or one dead letter.
+    let db = app.db().await;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let (rows, dead) = loop {
+        let rows: HashMap<u64, i64> = db
+            .query(
+                "SELECT revision_id, count(*) FROM ce_associate_edit_to_event GROUP BY 1",
+                &[],
+            )
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| (r.get::<_, i64>(0) as u64, r.get(1)))
+            .collect();
+        let dead: HashMap<u64, String> = db
+            .query("SELECT revision_id, reason FROM ce_dead_letters", &[])
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| (r.get::<_, i64>(0) as u64, r.get(1)))
+            .collect();
+        let done = accepted
+            .iter()
+            .all(|r| rows.contains_key(r) || dead.contains_key(r));
+        if done {
+            break (rows, dead);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not all accepted jobs ended: {} rows, {} dead letters, {} accepted",
+            rows.len(),
+            dead.len(),
+            accepted.len()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    for r in &accepted {
+        let n_rows = rows.get(r).copied().unwrap_or(0);
+        let n_dead = usize::from(dead.contains_key(r));
+        assert_eq!(
+            n_rows as usize + n_dead,
+            1,
+            "revision {r}: {n_rows} rows, {n_dead} dead letters"
+        );
+    }
+    let landed_after_503 = refused
+        .iter()
+        .filter(|(r, _)| rows.contains_key(r) || dead.contains_key(r))
+        .count();
+    eprintln!(
+        "rows {}, dead letters {} ({:?}); refused yet landed: {landed_after_503}",
+        rows.len(),
+        dead.len(),
+        dead.values().collect::<HashSet<_>>()
+    );
+    let _ = worker.kill();
+    let _ = worker.wait();
+}
+
+#[tokio::test]
+async fn with_nats_down_associations_answer_503_and_nothing_is_written_then_it_recovers() {
+    let mut nats = PrivateNats::start();
+    let wiki = MockWiki::start().await;
+    let wikis_file = wikis_file_for(&wiki);
+    let nats_url = nats.url();
+    let app = spawn_app_with(move |s| {
+        s.common.nats_url = nats_url;
+        s.common.wikis_file = Some(wikis_file);
+    })
+    .await;
+    let event = app.create_event(1, &tracking_event(&["ptwiki"])).await;
+    register(&app, event, ALICE).await;
+
+    nats.kill();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while matches!(
+        app.state.nats.connection_state(),
+        async_nats::connection::State::Connected
+    ) {
+        assert!(Instant::now() < deadline, "the client never noticed");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let rev = wiki.rev("Prosa", 1);
+    let (s, body) =
+        crate::associate::post_associate(&app, &alice(), &assoc(event, "ptwiki", rev)).await;
+    assert_eq!(s, 503, "{body}");
+    assert_eq!(
+        assert_error_shape(s, &body),
+        "campaignevents-rest-queue-unavailable"
+    );
+    // Reads keep answering from the cache meanwhile.
+    assert_eq!(crate::cache::ongoing_ids(&app, ALICE).await, vec![event]);
+
+    nats.up();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !matches!(
+        app.state.nats.connection_state(),
+        async_nats::connection::State::Connected
+    ) {
+        assert!(Instant::now() < deadline, "the client never reconnected");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // The refused association left nothing behind: no job, no row.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let rows: i64 = app
+        .db()
+        .await
+        .query_one("SELECT count(*) FROM ce_associate_edit_to_event", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(rows, 0);
+    let js = campaign_events::nats::jetstream(
+        campaign_events::nats::connect(&nats.url()).await.unwrap(),
+    );
+    let mut edits = js.get_stream(app.names().edits_stream()).await.unwrap();
+    assert_eq!(
+        edits.info().await.unwrap().state.last_sequence,
+        0,
+        "nothing was queued"
+    );
+    // And it works again, without a restart.
+    let (s, body) =
+        crate::associate::post_associate(&app, &alice(), &assoc(event, "ptwiki", rev)).await;
+    assert_eq!(s, 202, "{body}");
+    crate::associate::outcome(&app, "ptwiki", rev)
+        .await
+        .expect("a row");
+}
