@@ -104,6 +104,7 @@ impl Application {
                 )?),
                 retry_base: std::time::Duration::from_millis(w.diff_retry_base_ms.max(1)),
                 retry_max: std::time::Duration::from_millis(w.diff_retry_max_ms.max(1)),
+                events: Default::default(),
             }))
         };
         let gateway = if settings.workers_only {
@@ -136,6 +137,7 @@ impl Application {
                 max_body_bytes: settings.max_body_bytes,
                 rendered: Default::default(),
                 summaries: Default::default(),
+                associated: crate::associated::AssociatedEdits::with_capacity(0),
                 openapi: http::openapi::document(),
             });
             Some(Gateway {
@@ -273,6 +275,17 @@ async fn warm_up_and_follow(state: http::Shared, store: PgStore) {
     };
     let follower = tokio::spawn(follow_changes(state.clone(), from));
     state.readiness.set_warm();
+    // The association route's filter: loaded after the follower started, so no key stored
+    // meanwhile is missed (the stream adds it, the query adds it; either is enough).
+    match crate::db::contributions::load_keys(&state.pool, &state.associated).await {
+        Ok(n) => {
+            state.associated.set_loaded();
+            tracing::info!(edits = n, "associated edits loaded");
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "associated edits not loaded; every association checks Postgres")
+        }
+    }
     let _ = follower.await;
 }
 
@@ -281,12 +294,15 @@ async fn warm_up_and_follow(state: http::Shared, store: PgStore) {
 async fn follow_changes(state: http::Shared, from: u64) {
     let mut position = from;
     loop {
-        let summaries = state.clone();
+        let st = state.clone();
         if let Err(e) = changes::follow(
             state.jetstream.clone(),
             state.names.clone(),
             state.cache.clone(),
-            Arc::new(move |event| summaries.summaries.invalidate(event)),
+            Arc::new(move |event, wiki: &str, revision| {
+                st.summaries.invalidate(event);
+                st.associated.insert(wiki, revision);
+            }),
             &mut position,
         )
         .await

@@ -43,7 +43,13 @@ pub enum ChangeMessage {
     },
     /// A contribution was stored for this event: its summary changed. Not a cache change;
     /// gateways drop their rendered summary.
-    Contribution { event_id: u64 },
+    Contribution {
+        event_id: u64,
+        #[serde(default)]
+        wiki_id: String,
+        #[serde(default)]
+        revision_id: u64,
+    },
 }
 
 impl ChangeMessage {
@@ -84,7 +90,7 @@ impl ChangeMessage {
                 active,
                 version,
             })),
-            ChangeMessage::Contribution { event_id } => Err(format!(
+            ChangeMessage::Contribution { event_id, .. } => Err(format!(
                 "a contribution notice (event {event_id}) is not a cache change"
             )),
             ChangeMessage::Event {
@@ -126,7 +132,7 @@ impl ChangeMessage {
             ChangeMessage::Event { event_id, .. } => {
                 names.change_subject(&format!("event.{event_id}"))
             }
-            ChangeMessage::Contribution { event_id } => {
+            ChangeMessage::Contribution { event_id, .. } => {
                 names.change_subject(&format!("contribution.{event_id}"))
             }
         }
@@ -178,6 +184,17 @@ pub async fn publish_message(
     Ok(())
 }
 
+/// Publishes a notice without waiting for its ack: notices are best effort (summaries also
+/// expire by themselves) and a worker should not wait on them.
+pub async fn notify(js: &jetstream::Context, names: &Names, msg: &ChangeMessage) {
+    let Ok(payload) = rmp_serde::to_vec_named(msg) else {
+        return;
+    };
+    if let Err(e) = js.publish(msg.subject(names), payload.into()).await {
+        tracing::debug!(error = %e, "notice not published");
+    }
+}
+
 /// The last sequence of `CE_CHANGES`: warm-up reads the database after noting it, then
 /// follows the stream from the next one, so no change falls between snapshot and log.
 pub async fn last_sequence(js: &jetstream::Context, names: &Names) -> anyhow::Result<u64> {
@@ -185,13 +202,16 @@ pub async fn last_sequence(js: &jetstream::Context, names: &Names) -> anyhow::Re
     Ok(stream.info().await?.state.last_sequence)
 }
 
+/// Called with `(event, wiki, revision)` when a contribution notice arrives.
+pub type OnContribution = Arc<dyn Fn(EventId, &str, u64) + Send + Sync>;
+
 /// Follows `CE_CHANGES` from `from_sequence` with an ordered consumer (it recreates itself on
 /// gaps and reconnects), applying each change to the cache, until the task is dropped.
 pub async fn follow(
     js: jetstream::Context,
     names: Names,
     cache: Arc<Cache>,
-    on_contribution: Arc<dyn Fn(EventId) + Send + Sync>,
+    on_contribution: OnContribution,
     position: &mut u64,
 ) -> anyhow::Result<()> {
     let from_sequence = *position;
@@ -221,9 +241,14 @@ pub async fn follow(
             *position = info.stream_sequence + 1;
         }
         let decoded = rmp_serde::from_slice::<ChangeMessage>(&msg.payload);
-        if let Ok(ChangeMessage::Contribution { event_id }) = &decoded {
+        if let Ok(ChangeMessage::Contribution {
+            event_id,
+            wiki_id,
+            revision_id,
+        }) = &decoded
+        {
             if let Ok(e) = EventId::new(*event_id) {
-                on_contribution(e);
+                on_contribution(e, wiki_id, *revision_id);
             }
             continue;
         }

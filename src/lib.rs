@@ -3,6 +3,7 @@
 //! that integration tests start the real service in-process.
 
 pub mod app;
+pub mod associated;
 pub mod auth;
 pub mod changes;
 pub mod cli;

@@ -7,13 +7,14 @@
 //! Each actor works on one job at a time, so the pool size bounds the work in flight. The diff
 //! itself runs on the blocking pool: a 2 MB page must not stall an arbiter thread.
 
+use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use anyhow::Context as _;
 use async_nats::jetstream::{self, consumer::PullConsumer, AckKind};
-use campaign_events_actors::domain::RevisionId;
+use campaign_events_actors::domain::{EventFacts, EventId, RevisionId};
 use chrono::Utc;
 use deadpool_postgres::Pool;
 use futures::StreamExt;
@@ -34,6 +35,38 @@ pub struct WorkerDeps {
     /// The first retry's delay; each further retry doubles it, up to `retry_max`.
     pub retry_base: Duration,
     pub retry_max: Duration,
+    /// Event facts read recently: every job of an event needs its window, and a query per job
+    /// would cost more than the rest of the bookkeeping.
+    pub events: std::sync::Mutex<HashMap<EventId, (Instant, Arc<EventFacts>)>>,
+}
+
+/// How long a worker trusts event facts it read. An event's window edited meanwhile applies
+/// to jobs this much later at the most.
+const EVENT_FACTS_TTL: Duration = Duration::from_secs(5);
+
+impl WorkerDeps {
+    async fn event(&self, id: EventId) -> Result<Option<Arc<EventFacts>>, DbError> {
+        if let Some((at, f)) = self
+            .events
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&id)
+        {
+            if at.elapsed() < EVENT_FACTS_TTL {
+                return Ok(Some(f.clone()));
+            }
+        }
+        let Some(record) = events::get(&self.pool, id).await? else {
+            return Ok(None);
+        };
+        let facts = Arc::new(record.facts);
+        let mut cache = self.events.lock().unwrap_or_else(|p| p.into_inner());
+        if cache.len() > 10_000 {
+            cache.clear();
+        }
+        cache.insert(id, (Instant::now(), facts.clone()));
+        Ok(Some(facts))
+    }
 }
 
 /// The pool: its own actix system on its own threads.
@@ -238,20 +271,20 @@ fn backoff(deps: &WorkerDeps, delivered: i64) -> Duration {
 
 /// Fetch, verify, measure, store.
 async fn measure(deps: &WorkerDeps, job: &ValidJob) -> Result<(), Failure> {
-    let event = match events::get(&deps.pool, job.event).await? {
+    let event = match deps.event(job.event).await? {
         None => {
             return Err(Failure::Permanent(
                 "event-not-found",
                 format!("event {}", job.event),
             ))
         }
-        Some(r) if r.facts.deleted => {
+        Some(f) if f.deleted => {
             return Err(Failure::Permanent(
                 "event-deleted",
                 format!("event {}", job.event),
             ))
         }
-        Some(r) => r.facts,
+        Some(f) => f,
     };
     let rev = deps.api.revision(&job.wiki, job.revision).await?;
     let Some(user) = rev.user.as_deref() else {
@@ -328,12 +361,10 @@ async fn measure(deps: &WorkerDeps, job: &ValidJob) -> Result<(), Failure> {
             // Best effort: summaries also expire by themselves.
             let notice = crate::changes::ChangeMessage::Contribution {
                 event_id: job.event.get(),
+                wiki_id: job.wiki.to_string(),
+                revision_id: job.revision.get(),
             };
-            if let Err(e) =
-                crate::changes::publish_message(&deps.jetstream, &deps.names, &notice).await
-            {
-                tracing::debug!(error = %format!("{e:#}"), "contribution notice not published");
-            }
+            crate::changes::notify(&deps.jetstream, &deps.names, &notice).await;
             Ok(())
         }
         Stored::OtherEvent(other) => Err(Failure::Permanent(

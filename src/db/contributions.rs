@@ -353,3 +353,25 @@ pub async fn mark_retried(pool: &Pool, id: i64) -> Result<Option<(Vec<u8>, i32)>
         .await?
         .map(|r| (r.get(0), r.get(1))))
 }
+
+/// Adds every stored edit's key to `filter` (streamed: there may be millions).
+pub async fn load_keys(
+    pool: &Pool,
+    filter: &crate::associated::AssociatedEdits,
+) -> Result<u64, DbError> {
+    use futures::TryStreamExt;
+    let client = pool.get().await?;
+    let rows = client
+        .query_raw(
+            "SELECT wiki_id, revision_id FROM ce_associate_edit_to_event",
+            std::iter::empty::<i64>(),
+        )
+        .await?;
+    let mut rows = std::pin::pin!(rows);
+    let mut n = 0;
+    while let Some(r) = rows.try_next().await? {
+        filter.insert(r.get::<_, &str>(0), r.get::<_, i64>(1) as u64);
+        n += 1;
+    }
+    Ok(n)
+}

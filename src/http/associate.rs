@@ -168,7 +168,14 @@ async fn associate(
     }
     // A cheap check; the unique index is the final word. Without the database the check is
     // skipped: queuing only needs NATS, and the worker will tell.
-    match contributions::associated_event(&state.pool, &wiki, revision).await {
+    let maybe = state
+        .associated
+        .maybe_contains(wiki.as_str(), revision.get());
+    match if maybe {
+        contributions::associated_event(&state.pool, &wiki, revision).await
+    } else {
+        Ok(None)
+    } {
         Ok(Some(e)) if e == event => return Ok(Outcome::AlreadyAssociated),
         Ok(Some(e)) => return Err(already_associated(e)),
         Ok(None) => {}

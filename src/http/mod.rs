@@ -48,6 +48,8 @@ pub struct State {
     pub rendered: ongoing::Rendered,
     /// Rendered contribution summaries.
     pub summaries: contributions::Summaries,
+    /// Which edits may already be associated (a Bloom filter in front of Postgres).
+    pub associated: crate::associated::AssociatedEdits,
     /// Built once at start from the route table.
     pub openapi: serde_json::Value,
 }
