@@ -119,7 +119,9 @@ async fn handle(state: &Shared, msg: &jetstream::Message, max_deliver: i64) {
         }
         Verdict::Reject(reason) => {
             tracing::warn!(subject = %msg.subject, %reason, "registration command rejected");
-            match record_rejection(state, &msg.subject, seq, reason, &msg.payload).await {
+            match crate::db::record_rejected(&state.pool, &msg.subject, seq, reason, &msg.payload)
+                .await
+            {
                 Ok(()) => AckKind::Term,
                 // Without the record the rejection would be silent: keep the command.
                 Err(e) => {
@@ -196,24 +198,6 @@ async fn apply(state: &Shared, subject: &str, cmd: Command) -> Verdict {
             Verdict::Ack
         }
     }
-}
-
-async fn record_rejection(
-    state: &Shared,
-    subject: &str,
-    seq: u64,
-    reason: &str,
-    payload: &[u8],
-) -> Result<(), DbError> {
-    let client = state.pool.get().await?;
-    client
-        .execute(
-            "INSERT INTO ce_rejected_commands (subject, stream_seq, reason, payload) \
-             VALUES ($1, $2, $3, $4)",
-            &[&subject, &(seq as i64), &reason, &payload],
-        )
-        .await?;
-    Ok(())
 }
 
 /// Publishes one command, as `campaign-events publish-registration` does; returns the stream

@@ -214,8 +214,14 @@ async fn handle(deps: &WorkerDeps, msg: &jetstream::Message, max_deliver: i64) -
             // Not an association anyone was promised (the gateway only publishes valid jobs):
             // recorded like a rejected command, without an edit key to file it under.
             tracing::error!(%reason, seq, "malformed job terminated");
-            return match record_malformed(&deps.pool, &msg.subject, seq, &reason, &msg.payload)
-                .await
+            return match crate::db::record_rejected(
+                &deps.pool,
+                &msg.subject,
+                seq,
+                &reason,
+                &msg.payload,
+            )
+            .await
             {
                 Ok(()) => AckKind::Term,
                 Err(_) => AckKind::Nak(Some(deps.retry_max)),
@@ -372,22 +378,4 @@ async fn measure(deps: &WorkerDeps, job: &ValidJob) -> Result<(), Failure> {
             format!("the edit is already associated with event {other}"),
         )),
     }
-}
-
-async fn record_malformed(
-    pool: &Pool,
-    subject: &str,
-    seq: u64,
-    reason: &str,
-    payload: &[u8],
-) -> Result<(), DbError> {
-    let client = pool.get().await?;
-    client
-        .execute(
-            "INSERT INTO ce_rejected_commands (subject, stream_seq, reason, payload) \
-             VALUES ($1, $2, $3, $4)",
-            &[&subject, &(seq as i64), &reason, &payload],
-        )
-        .await?;
-    Ok(())
 }

@@ -99,6 +99,26 @@ pub fn quote_ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 
+/// Records a message taken off a stream as invalid (`ce_rejected_commands`): registration
+/// commands, and jobs too malformed to be filed under an edit.
+pub async fn record_rejected(
+    pool: &Pool,
+    subject: &str,
+    seq: u64,
+    reason: &str,
+    payload: &[u8],
+) -> Result<(), DbError> {
+    let client = pool.get().await?;
+    client
+        .execute(
+            "INSERT INTO ce_rejected_commands (subject, stream_seq, reason, payload) \
+             VALUES ($1, $2, $3, $4)",
+            &[&subject, &(seq as i64), &reason, &payload],
+        )
+        .await?;
+    Ok(())
+}
+
 /// A failed database call, split by what the caller should do about it.
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
