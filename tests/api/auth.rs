@@ -130,3 +130,29 @@ async fn the_token_command_prints_a_jwt_the_service_accepts() {
     let (s, body) = create_with(&app, Some(format!("Bearer {tok}"))).await;
     assert_eq!(s, 201, "{body}");
 }
+
+#[tokio::test]
+async fn rs256_tokens_verify_against_the_configured_public_key() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
+    let public = std::path::PathBuf::from(format!("{dir}/rs256-test-public.pem"));
+    let app = spawn_app_with(|s| s.auth.jwt_rs256_public_key_file = Some(public)).await;
+    let private = std::fs::read(format!("{dir}/rs256-test-private.pem")).unwrap();
+    let claims = auth::Claims {
+        sub: "7".into(),
+        name: "Alice".into(),
+        exp: chrono::Utc::now().timestamp() + 600,
+        roles: vec!["organizer".into()],
+        iat: None,
+    };
+    let rs = jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_rsa_pem(&private).unwrap(),
+    )
+    .unwrap();
+    let (s, body) = create_with(&app, Some(format!("Bearer {rs}"))).await;
+    assert_eq!(s, 201, "{body}");
+    // An HS256 token (even one signed with the dev secret) is refused: the algorithm is RS256.
+    let (s, body) = create_with(&app, Some(format!("Bearer {}", organizer_token(7)))).await;
+    assert_eq!((s, assert_error_shape(s, &body).as_str()), (401, "rest-unauthorized"));
+}
