@@ -9,5 +9,7 @@ pub fn init() {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(true)
+        // Logs go to stderr: stdout belongs to commands whose output is data (`token`).
+        .with_writer(std::io::stderr)
         .try_init();
 }
