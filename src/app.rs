@@ -90,6 +90,7 @@ impl Application {
         );
         nats::ensure_streams(&jetstream, &names).await?;
 
+        let metrics = Arc::new(crate::metrics::Metrics::new());
         let workers = if settings.no_workers {
             None
         } else {
@@ -105,6 +106,7 @@ impl Application {
                 retry_base: std::time::Duration::from_millis(w.diff_retry_base_ms.max(1)),
                 retry_max: std::time::Duration::from_millis(w.diff_retry_max_ms.max(1)),
                 events: Default::default(),
+                metrics: metrics.clone(),
             }))
         };
         let gateway = if settings.workers_only {
@@ -138,6 +140,7 @@ impl Application {
                 rendered: Default::default(),
                 summaries: Default::default(),
                 associated: crate::associated::AssociatedEdits::with_capacity(0),
+                metrics: metrics.clone(),
                 openapi: http::openapi::document(),
             });
             Some(Gateway {

@@ -12,6 +12,7 @@ pub mod db;
 pub mod etag;
 pub mod http;
 pub mod jobs;
+pub mod metrics;
 pub mod nats;
 pub mod registrations;
 pub mod stats;

@@ -35,6 +35,7 @@ pub struct WorkerDeps {
     /// The first retry's delay; each further retry doubles it, up to `retry_max`.
     pub retry_base: Duration,
     pub retry_max: Duration,
+    pub metrics: Arc<crate::metrics::Metrics>,
     /// Event facts read recently: every job of an event needs its window, and a query per job
     /// would cost more than the rest of the bookkeeping.
     pub events: std::sync::Mutex<HashMap<EventId, (Instant, Arc<EventFacts>)>>,
@@ -170,7 +171,19 @@ async fn pull(deps: &WorkerDeps) -> anyhow::Result<()> {
         .await?;
     while let Some(msg) = messages.next().await {
         let msg = msg.context("job stream")?;
+        let started = Instant::now();
         let ack = handle(deps, &msg, max_deliver).await;
+        let outcome = match ack {
+            AckKind::Ack => {
+                deps.metrics
+                    .job_duration
+                    .observe(started.elapsed().as_secs_f64());
+                "stored"
+            }
+            AckKind::Nak(_) => "retried",
+            _ => "dead",
+        };
+        deps.metrics.jobs.with_label_values(&[outcome]).inc();
         if let Err(e) = msg.ack_with(ack).await {
             // Not acked: JetStream delivers it again after ack_wait, and storing is idempotent.
             tracing::warn!(error = %e, "could not acknowledge a job");

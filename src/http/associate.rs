@@ -75,7 +75,9 @@ pub async fn associate_v1(
         .take(MAX_CLIENT_TIMESTAMP)
         .collect();
     let key = format!("{wiki}:{revision}");
-    let status = match associate(&state, &caller, event, wiki, revision, client_ts).await? {
+    let outcome = associate(&state, &caller, event, wiki, revision, client_ts).await;
+    count(&state, &outcome);
+    let status = match outcome? {
         Outcome::Queued => "queued",
         Outcome::AlreadyQueued => "already-queued",
         Outcome::AlreadyAssociated => "already-associated",
@@ -101,7 +103,9 @@ pub async fn associate_v0(
         .get(2)
         .parse::<RevisionId>()
         .map_err(|e| ApiError::bad_param("revid", "paramvalidator-badinteger", e))?;
-    let outcome = associate(&state, &caller, event, wiki, revision, String::new()).await?;
+    let outcome = associate(&state, &caller, event, wiki, revision, String::new()).await;
+    count(&state, &outcome);
+    let outcome = outcome?;
     Ok(warp::reply::with_status(
         warp::reply::json(&serde_json::json!({"modified": matches!(outcome, Outcome::Queued)})),
         StatusCode::ACCEPTED,
@@ -226,6 +230,16 @@ async fn associate(
             }
         }
     }
+}
+
+/// `ce_associations_total{outcome}`.
+fn count(state: &Shared, outcome: &Result<Outcome, ApiError>) {
+    let label = match outcome {
+        Ok(_) => "queued",
+        Err(e) if e.status() == StatusCode::SERVICE_UNAVAILABLE => "unavailable",
+        Err(_) => "rejected",
+    };
+    state.metrics.associations.with_label_values(&[label]).inc();
 }
 
 fn not_active(event: EventId) -> ApiError {

@@ -48,6 +48,7 @@ pub struct State {
     pub rendered: ongoing::Rendered,
     /// Rendered contribution summaries.
     pub summaries: contributions::Summaries,
+    pub metrics: Arc<crate::metrics::Metrics>,
     /// Which edits may already be associated (a Bloom filter in front of Postgres).
     pub associated: crate::associated::AssociatedEdits,
     /// Built once at start from the route table.
@@ -182,6 +183,7 @@ pub fn routes(
     let healthz = HEALTHZ.filter().and_then(|_| ops::healthz());
     let readyz = READYZ.filter().and(s()).and_then(|_, st| ops::readyz(st));
     let openapi = OPENAPI.filter().and(s()).and_then(|_, st| ops::openapi(st));
+    let metrics = METRICS.filter().and(s()).and_then(|_, st| ops::metrics(st));
     let create = EVENT_CREATE
         .filter()
         .and(s())
@@ -290,6 +292,7 @@ pub fn routes(
         events_for_edit.boxed(),
         healthz.boxed(),
         readyz.boxed(),
+        metrics.boxed(),
         openapi.boxed(),
         create.boxed(),
         get.boxed(),
@@ -312,6 +315,7 @@ pub fn routes(
         .recover(errors::recover)
         .unify();
 
+    let st = state.clone();
     warp::any()
         .map(Instant::now)
         .and(request_id())
@@ -319,13 +323,22 @@ pub fn routes(
         .and(warp::path::full())
         .and(api)
         .map(
-            |start: Instant,
-             id: String,
-             method: Method,
-             path: warp::path::FullPath,
-             reply: Response| {
+            move |start: Instant,
+                  id: String,
+                  method: Method,
+                  path: warp::path::FullPath,
+                  reply: Response| {
                 let mut resp = reply.into_response();
                 let status = resp.status().as_u16();
+                let route = routes::route_id(path.as_str());
+                st.metrics
+                    .http_requests
+                    .with_label_values(&[route, resp.status().as_str()])
+                    .inc();
+                st.metrics
+                    .http_duration
+                    .with_label_values(&[route])
+                    .observe(start.elapsed().as_secs_f64());
                 tracing::info!(
                     request_id = %id,
                     %method,

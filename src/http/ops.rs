@@ -71,6 +71,16 @@ async fn ping_postgres(state: &Shared) -> Result<(), String> {
         .map_err(|e| e.to_string())
 }
 
+pub async fn metrics(state: Shared) -> Result<Response, Infallible> {
+    let body = state.metrics.render(Some(&state.cache));
+    let mut resp = Response::new(body.into());
+    resp.headers_mut().insert(
+        "content-type",
+        warp::http::HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    Ok(resp)
+}
+
 pub async fn openapi(state: Shared) -> Result<Response, Infallible> {
     Ok(warp::reply::json(&state.openapi).into_response())
 }

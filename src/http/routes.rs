@@ -93,6 +93,7 @@ pub static ROUTES: &[&RouteSpec] = &[
     &EVENTS_FOR_EDIT,
     &HEALTHZ,
     &READYZ,
+    &METRICS,
     &OPENAPI,
     &EVENT_CREATE,
     &EVENT_GET,
@@ -328,6 +329,25 @@ pub static READYZ: RouteSpec = RouteSpec {
         (503, "not ready", Some("Error")),
     ],
 };
+
+pub static METRICS: RouteSpec = RouteSpec {
+    id: "metrics",
+    method: Method::GET,
+    path: "/metrics",
+    summary: "Prometheus metrics (text format).",
+    access: Access::Public,
+    query: &[],
+    body: None,
+    responses: &[(200, "text/plain; version=0.0.4", None)],
+};
+
+/// The route a path belongs to, for metric labels (bounded cardinality: route ids, not paths).
+pub fn route_id(path: &str) -> &'static str {
+    ROUTES
+        .iter()
+        .find(|r| r.match_path(path).is_some())
+        .map_or("unmatched", |r| r.id)
+}
 
 pub static OPENAPI: RouteSpec = RouteSpec {
     id: "openapi",

@@ -154,5 +154,8 @@ async fn rs256_tokens_verify_against_the_configured_public_key() {
     assert_eq!(s, 201, "{body}");
     // An HS256 token (even one signed with the dev secret) is refused: the algorithm is RS256.
     let (s, body) = create_with(&app, Some(format!("Bearer {}", organizer_token(7)))).await;
-    assert_eq!((s, assert_error_shape(s, &body).as_str()), (401, "rest-unauthorized"));
+    assert_eq!(
+        (s, assert_error_shape(s, &body).as_str()),
+        (401, "rest-unauthorized")
+    );
 }

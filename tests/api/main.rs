@@ -10,6 +10,7 @@ mod bad_input;
 mod cache;
 mod durability;
 mod events;
+mod metrics;
 mod migrations;
 mod model;
 mod ops;
