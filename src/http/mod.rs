@@ -9,6 +9,7 @@ mod ongoing;
 pub mod openapi;
 mod ops;
 mod participants;
+mod purge;
 pub mod routes;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -285,6 +286,13 @@ pub fn routes(
             respond(contributions::retry_dead_letter(st, p, auth).await)
         });
 
+    let cache_purge = CACHE_PURGE
+        .filter()
+        .and(s())
+        .and(authorization())
+        .and(body(limit))
+        .and_then(|_, st, auth, body| async move { respond(purge::purge(st, auth, body).await) });
+
     // Boxed and folded: a long chain of `.or()` makes a type so deep that the compiler
     // takes minutes on it. The order is the matching order (the hot read first).
     let all: Vec<BoxedFilter<(Response,)>> = vec![
@@ -307,6 +315,7 @@ pub fn routes(
         contributions_atom.boxed(),
         dead_letters.boxed(),
         dead_letter_retry.boxed(),
+        cache_purge.boxed(),
     ];
     let api = all
         .into_iter()

@@ -115,6 +115,12 @@ fn schemas() -> Value {
             "type": "object", "required": ["modified"],
             "properties": {"modified": {"type": "boolean"}}
         },
+        "PurgeInput": {
+            "type": "object", "additionalProperties": false,
+            "properties": {"user_id": {"type": "integer", "minimum": 1},
+                           "event_id": {"type": "integer", "minimum": 1}},
+            "description": "exactly one of user_id and event_id"
+        },
         "AssociateInput": {
             "type": "object",
             "required": ["revisionId", "wikiId", "event_id"],

@@ -108,6 +108,7 @@ pub static ROUTES: &[&RouteSpec] = &[
     &CONTRIBUTIONS_ATOM,
     &DEAD_LETTERS,
     &DEAD_LETTER_RETRY,
+    &CACHE_PURGE,
 ];
 
 macro_rules! v0 {
@@ -302,6 +303,22 @@ pub static DEAD_LETTER_RETRY: RouteSpec = RouteSpec {
         (403, "not an admin", Some("Error")),
         (404, "no such dead letter", Some("Error")),
         (503, "the queue did not acknowledge", Some("Error")),
+    ],
+};
+
+pub static CACHE_PURGE: RouteSpec = RouteSpec {
+    id: "cachePurge",
+    method: Method::POST,
+    path: v0!("/cache/purge"),
+    summary: "Drop and rebuild cache entries from the database (admin): {\"user_id\": N} or {\"event_id\": N}.",
+    access: Access::User,
+    query: &[],
+    body: Some("PurgeInput"),
+    responses: &[
+        (200, "what changed", None),
+        (400, "invalid body", Some("Error")),
+        (401, "no or bad token", Some("Error")),
+        (403, "not an admin", Some("Error")),
     ],
 };
 

@@ -791,3 +791,77 @@ async fn the_publish_registration_command_registers_over_nats() {
     registrations_drained(&app).await;
     assert_eq!(ongoing_ids(&app, 77).await, vec![event]);
 }
+
+#[tokio::test]
+async fn an_admin_purge_rebuilds_a_users_or_an_events_entries_from_the_database() {
+    let app = spawn_app().await;
+    let event = app.create_event(1, &ongoing_event()).await;
+    // The database changes behind the cache's back (a manual fix, a lost message).
+    app.db()
+        .await
+        .execute(
+            "INSERT INTO ce_participants (event_id, user_id, registered_at, last_change_at) \
+             VALUES ($1, 88, now(), now())",
+            &[&(event as i64)],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        ongoing_ids(&app, 88).await,
+        Vec::<u64>::new(),
+        "the cache does not know yet"
+    );
+    let admin = token(9, "Admin", &["admin"]);
+    let purge = |body: Value, tok: String| {
+        let app = &app;
+        async move {
+            let resp = app
+                .http
+                .post(app.v0("/cache/purge"))
+                .bearer_auth(tok)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            (resp.status().as_u16(), resp.json::<Value>().await.unwrap())
+        }
+    };
+    let (s, v) = purge(json!({"user_id": 88}), admin.clone()).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(
+        v,
+        json!({"user_id": 88, "before": [], "after": [event], "changed": true})
+    );
+    assert_eq!(ongoing_ids(&app, 88).await, vec![event]);
+
+    app.db()
+        .await
+        .execute(
+            "UPDATE ce_events SET name = 'Renamed by hand', version = nextval('ce_change_version_seq') \
+             WHERE event_id = $1",
+            &[&(event as i64)],
+        )
+        .await
+        .unwrap();
+    let (s, v) = purge(json!({"event_id": event}), admin.clone()).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["participants_reloaded"], 1);
+    let (_, body) = read(&app, 88, "?ongoing=true").await;
+    assert_eq!(body["events"][0]["name"], "Renamed by hand");
+
+    let (s, _) = purge(json!({"user_id": 88}), token(5, "Someone", &[])).await;
+    assert_eq!(s, 403);
+    for bad in [
+        json!({}),
+        json!({"user_id": 1, "event_id": 1}),
+        json!({"user_id": 0}),
+        json!({"user": 1}),
+    ] {
+        let (s, v) = purge(bad.clone(), admin.clone()).await;
+        assert_eq!(
+            (s, assert_error_shape(s, &v).as_str()),
+            (400, "rest-invalid-body"),
+            "{bad}"
+        );
+    }
+}
