@@ -184,7 +184,9 @@ impl Application {
             Some(deps) => Some(
                 WorkerPool::start(
                     settings.workers.diff_workers,
-                    settings.cache.cache_arbiters.unwrap_or(2),
+                    // Workers wait on the network far more than they compute; one arbiter
+                    // thread per core is plenty, and the diffs run on the blocking pool.
+                    std::thread::available_parallelism().map_or(2, |n| n.get()),
                     deps,
                 )
                 .context("cannot start the diff workers")?,
