@@ -278,7 +278,19 @@ async fn warm_up_and_follow(state: http::Shared, store: PgStore) {
             }
         }
     };
-    let follower = tokio::spawn(follow_changes(state.clone(), from));
+    // Ready only once the follower has replayed what other instances changed while this one
+    // was loading; until then reads go to Postgres, which is right, if slower.
+    let caught_up = changes::last_sequence(&state.jetstream, &state.names)
+        .await
+        .unwrap_or(0);
+    let position = Arc::new(std::sync::atomic::AtomicU64::new(from));
+    let follower = tokio::spawn(follow_changes(state.clone(), position.clone()));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while position.load(std::sync::atomic::Ordering::Acquire) <= caught_up
+        && std::time::Instant::now() < deadline
+    {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
     state.readiness.set_warm();
     // The association route's filter: loaded after the follower started, so no key stored
     // meanwhile is missed (the stream adds it, the query adds it; either is enough).
@@ -296,8 +308,8 @@ async fn warm_up_and_follow(state: http::Shared, store: PgStore) {
 
 /// Follows the change stream; on failure, resumes from where it stopped. An ordered consumer
 /// recovers from gaps by itself; this loop covers the stream being unavailable altogether.
-async fn follow_changes(state: http::Shared, from: u64) {
-    let mut position = from;
+async fn follow_changes(state: http::Shared, shared_position: Arc<std::sync::atomic::AtomicU64>) {
+    let mut position = shared_position.load(std::sync::atomic::Ordering::Acquire);
     loop {
         let st = state.clone();
         if let Err(e) = changes::follow(
@@ -309,6 +321,7 @@ async fn follow_changes(state: http::Shared, from: u64) {
                 st.associated.insert(wiki, revision);
             }),
             &mut position,
+            &shared_position,
         )
         .await
         {

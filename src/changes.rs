@@ -184,17 +184,6 @@ pub async fn publish_message(
     Ok(())
 }
 
-/// Publishes a notice without waiting for its ack: notices are best effort (summaries also
-/// expire by themselves) and a worker should not wait on them.
-pub async fn notify(js: &jetstream::Context, names: &Names, msg: &ChangeMessage) {
-    let Ok(payload) = rmp_serde::to_vec_named(msg) else {
-        return;
-    };
-    if let Err(e) = js.publish(msg.subject(names), payload.into()).await {
-        tracing::debug!(error = %e, "notice not published");
-    }
-}
-
 /// The last sequence of `CE_CHANGES`: warm-up reads the database after noting it, then
 /// follows the stream from the next one, so no change falls between snapshot and log.
 pub async fn last_sequence(js: &jetstream::Context, names: &Names) -> anyhow::Result<u64> {
@@ -213,6 +202,7 @@ pub async fn follow(
     cache: Arc<Cache>,
     on_contribution: OnContribution,
     position: &mut u64,
+    shared_position: &std::sync::atomic::AtomicU64,
 ) -> anyhow::Result<()> {
     let from_sequence = *position;
     let stream = js.get_stream(names.changes_stream()).await?;
@@ -237,9 +227,7 @@ pub async fn follow(
         // terminal for this stream (polling it again would panic inside async-nats), so the
         // caller starts a new one from where this one stopped.
         let msg = msg.context("change stream interrupted")?;
-        if let Ok(info) = msg.info() {
-            *position = info.stream_sequence + 1;
-        }
+        let next = msg.info().map(|i| i.stream_sequence + 1).ok();
         let decoded = rmp_serde::from_slice::<ChangeMessage>(&msg.payload);
         if let Ok(ChangeMessage::Contribution {
             event_id,
@@ -249,6 +237,10 @@ pub async fn follow(
         {
             if let Ok(e) = EventId::new(*event_id) {
                 on_contribution(e, wiki_id, *revision_id);
+            }
+            if let Some(next) = next {
+                *position = next;
+                shared_position.store(next, std::sync::atomic::Ordering::Release);
             }
             continue;
         }
@@ -260,6 +252,10 @@ pub async fn follow(
             Err(e) => {
                 tracing::error!(subject = %msg.subject, error = %e, "undecodable change skipped")
             }
+        }
+        if let Some(next) = next {
+            *position = next;
+            shared_position.store(next, std::sync::atomic::Ordering::Release);
         }
     }
     Ok(())

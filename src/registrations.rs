@@ -158,6 +158,9 @@ async fn apply(state: &Shared, subject: &str, cmd: Command) -> Verdict {
     if at > now + MAX_FUTURE_SKEW {
         return Verdict::Reject(format!("at {at} is in the future"));
     }
+    // A publisher's clock a little ahead must not make the participant's later REST changes
+    // look older than this command.
+    let at = at.min(now);
     let result = match cmd.kind {
         Kind::Registered => {
             participants::register(&state.pool, event, user, cmd.private, at, now).await
@@ -181,19 +184,25 @@ async fn apply(state: &Shared, subject: &str, cmd: Command) -> Verdict {
             .to_owned(),
         ),
         Ok(Outcome::Applied {
-            modified,
+            modified: _,
             version,
             active,
         }) => {
-            if modified {
-                state
+            // Published even when this delivery changed nothing: an earlier delivery may have
+            // committed and then failed to publish (the process died, NATS was away), and the
+            // other instances must still hear of it. The message id deduplicates.
+            let row_exists = version > 0;
+            if row_exists
+                && !state
                     .commit_change(Change::Participant(ParticipantChange {
                         event_id: event,
                         user_id: user,
                         active,
                         version,
                     }))
-                    .await;
+                    .await
+            {
+                return Verdict::Retry("the change could not be published".into());
             }
             Verdict::Ack
         }

@@ -383,7 +383,13 @@ async fn measure(deps: &WorkerDeps, job: &ValidJob) -> Result<(), Failure> {
                 wiki_id: job.wiki.to_string(),
                 revision_id: job.revision.get(),
             };
-            crate::changes::notify(&deps.jetstream, &deps.names, &notice).await;
+            // Acked, not fire-and-forget: gateways' filters of associated edits depend on it.
+            // A failure is logged; summaries also expire by themselves.
+            if let Err(e) =
+                crate::changes::publish_message(&deps.jetstream, &deps.names, &notice).await
+            {
+                tracing::warn!(error = %format!("{e:#}"), "contribution notice not published");
+            }
             Ok(())
         }
         Stored::OtherEvent(other) => Err(Failure::Permanent(

@@ -254,17 +254,11 @@ impl Cache {
     }
 
     /// Seeds one user at warm-up, skipping memberships an unregistration already overtook.
+    /// Each membership is a versioned join, checked against tombstones under the shard lock,
+    /// so a change applied while warm-up runs is never undone by the older snapshot.
     fn load_user(&self, user: UserId, list: Vec<(EventId, i64)>) {
-        let list: Vec<_> = list
-            .into_iter()
-            .filter(|(e, v)| self.core.tombstone(user, *e).is_none_or(|t| t < *v))
-            .collect();
-        if self.core.lookup(user).is_some() {
-            for (event, version) in list {
-                self.core.join(user, event, version);
-            }
-        } else if !list.is_empty() {
-            self.core.reset(user, list);
+        for (event, version) in list {
+            self.core.join(user, event, version);
         }
     }
 

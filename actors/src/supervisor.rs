@@ -331,8 +331,8 @@ async fn reconcile(
     for user in all_users {
         let d = db.get(&user).unwrap_or(&empty_db);
         let h = have.get(&user).unwrap_or(&empty_have);
-        let mut fixed: HashMap<EventId, i64> = h.clone();
-        let mut wrong = 0u64;
+        // Each fix is a versioned join or leave, like any change: one that raced with this
+        // sweep and is newer wins, whichever arrives first (no wholesale replacement).
         for (event, (version, active)) in d {
             let cached = h.get(event);
             if *active {
@@ -340,17 +340,13 @@ async fn reconcile(
                     .tombstone(user, *event)
                     .is_some_and(|t| t >= *version);
                 if cached.is_none() && !overtaken {
-                    wrong += 1;
-                    fixed.insert(*event, *version);
+                    drift += 1;
+                    registry.join(user, *event, *version);
                 }
-            } else if cached.is_some_and(|c| c <= version) {
-                wrong += 1;
-                fixed.remove(event);
+            } else if cached.is_some_and(|c| c < version) {
+                drift += 1;
+                registry.leave(user, *event, *version);
             }
-        }
-        if wrong > 0 {
-            drift += wrong;
-            registry.reset(user, fixed.into_iter().collect());
         }
     }
     SweepReport {

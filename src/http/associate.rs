@@ -122,9 +122,11 @@ async fn associate(
     client_timestamp: String,
 ) -> Result<Outcome, ApiError> {
     if !state.wikis.is_known(&wiki) {
+        // The contract's key for "not a wiki this event counts"; no event counts a wiki the
+        // service cannot read.
         return Err(contribution_error(
             StatusCode::BAD_REQUEST,
-            "unknown-wiki",
+            "not-target-wiki",
             format!("{wiki} is not a wiki this service knows."),
         ));
     }
@@ -180,7 +182,10 @@ async fn associate(
     } else {
         Ok(None)
     } {
-        Ok(Some(e)) if e == event => return Ok(Outcome::AlreadyAssociated),
+        Ok(Some(e)) if e == event => {
+            state.associated.insert(wiki.as_str(), revision.get());
+            return Ok(Outcome::AlreadyAssociated);
+        }
         Ok(Some(e)) => return Err(already_associated(e)),
         Ok(None) => {}
         Err(DbError::Unavailable(e)) => {
@@ -225,7 +230,20 @@ async fn associate(
                 None => match contributions::associated_event(&state.pool, &wiki, revision).await {
                     Ok(Some(e)) if e != event => Err(already_associated(e)),
                     Ok(Some(_)) => Ok(Outcome::AlreadyAssociated),
-                    _ => Ok(Outcome::AlreadyQueued),
+                    // The earlier job ended without a row (a dead letter): this association is
+                    // new work, queued under a fresh id so the window does not swallow it.
+                    Ok(None) => {
+                        let fresh = format!("{}:{}", job.key(), now.timestamp_millis());
+                        tokio::time::timeout(
+                            PUBLISH_TIMEOUT,
+                            jobs::publish(&state.jetstream, &state.names, &job, &fresh),
+                        )
+                        .await
+                        .map_err(|_| queue_unavailable("no acknowledgement in time"))?
+                        .map_err(|e| queue_unavailable(format!("{e:#}")))?;
+                        Ok(Outcome::Queued)
+                    }
+                    Err(e) => Err(queue_unavailable(e)),
                 },
             }
         }
@@ -235,7 +253,9 @@ async fn associate(
 /// `ce_associations_total{outcome}`.
 fn count(state: &Shared, outcome: &Result<Outcome, ApiError>) {
     let label = match outcome {
-        Ok(_) => "queued",
+        Ok(Outcome::Queued) => "queued",
+        // A repeat of an earlier association is not new work.
+        Ok(_) => return,
         Err(e) if e.status() == StatusCode::SERVICE_UNAVAILABLE => "unavailable",
         Err(_) => "rejected",
     };

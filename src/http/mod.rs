@@ -76,11 +76,17 @@ impl State {
     /// After a database commit: publish the change for the other instances, then apply it to
     /// the local cache at once. A publish that fails (NATS down) is logged and the local cache
     /// is still updated; the other instances' sweeps reconcile.
-    pub async fn commit_change(&self, change: campaign_events_actors::Change) {
-        if let Err(e) = crate::changes::publish(&self.jetstream, &self.names, &change).await {
-            tracing::warn!(error = %format!("{e:#}"), "could not publish a change; applied locally");
-        }
+    /// Returns whether the publish succeeded, for callers that can retry (a NATS command).
+    pub async fn commit_change(&self, change: campaign_events_actors::Change) -> bool {
+        let published = match crate::changes::publish(&self.jetstream, &self.names, &change).await {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::warn!(error = %format!("{e:#}"), "could not publish a change; applied locally");
+                false
+            }
+        };
         self.cache.apply(change).await;
+        published
     }
 }
 

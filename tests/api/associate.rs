@@ -336,7 +336,7 @@ async fn every_validation_error_has_its_status_and_key() {
         (
             assoc(event, "dewiki", rev),
             400,
-            "campaignevents-event-contribution-unknown-wiki",
+            "campaignevents-event-contribution-not-target-wiki",
         ),
     ];
     for (body, status, key) in cases {
@@ -639,4 +639,50 @@ async fn contributions_list_summary_and_feed() {
     assert_eq!(feed.matches("<entry>").count(), 8);
     assert!(feed.contains("index.php?diff="));
     assert!(feed.trim_end().ends_with("</feed>"));
+}
+
+#[tokio::test]
+async fn an_edit_whose_earlier_job_was_dead_lettered_can_be_associated_again_at_once() {
+    let (wiki, app, event) = setup().await;
+    let bobs = wiki.rev("Prosa", 2);
+    // Alice claims Bob's edit: accepted, then dead-lettered as not hers.
+    post_associate(&app, &alice(), &assoc(event, "ptwiki", bobs)).await;
+    assert_eq!(
+        outcome(&app, "ptwiki", bobs)
+            .await
+            .expect_err("a dead letter")
+            .0,
+        "not-owner"
+    );
+    // Bob, inside the duplicate window, associates his own edit: new work, queued and stored.
+    let bob = token(43, "Bob", &[]);
+    register(&app, event, 43).await;
+    let (s, body) = post_associate(&app, &bob, &assoc(event, "ptwiki", bobs)).await;
+    assert_eq!(
+        (s, body["status"].as_str()),
+        (202, Some("queued")),
+        "{body}"
+    );
+    let db = app.db().await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let rows: i64 = db
+            .query_one("SELECT count(*) FROM ce_associate_edit_to_event", &[])
+            .await
+            .unwrap()
+            .get(0);
+        let dead: i64 = db
+            .query_one("SELECT count(*) FROM ce_dead_letters", &[])
+            .await
+            .unwrap()
+            .get(0);
+        if (rows, dead) == (1, 0) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "rows {rows}, dead letters {dead}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
