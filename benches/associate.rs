@@ -28,7 +28,7 @@ use wiki::{FixtureRev, MockWiki};
 
 const CONCURRENCY: usize = 32;
 const ROUNDS: usize = 5;
-const PER_ROUND: usize = 1000;
+const PER_ROUND: usize = 4000;
 /// Extra jobs queued directly for the end-to-end run.
 const EXTRA_JOBS: usize = 4000;
 const GATEWAY_PORT: u16 = 18490;
