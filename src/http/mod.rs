@@ -78,7 +78,19 @@ impl State {
     /// is still updated; the other instances' sweeps reconcile.
     /// Returns whether the publish succeeded, for callers that can retry (a NATS command).
     pub async fn commit_change(&self, change: campaign_events_actors::Change) -> bool {
-        let published = match crate::changes::publish(&self.jetstream, &self.names, &change).await {
+        // Not connected: do not make the caller wait out a publish timeout.
+        let connected = matches!(
+            self.nats.connection_state(),
+            async_nats::connection::State::Connected
+        );
+        let attempt = async {
+            if connected {
+                crate::changes::publish(&self.jetstream, &self.names, &change).await
+            } else {
+                Err(anyhow::anyhow!("NATS is not connected"))
+            }
+        };
+        let published = match attempt.await {
             Ok(()) => true,
             Err(e) => {
                 tracing::warn!(error = %format!("{e:#}"), "could not publish a change; applied locally");

@@ -377,3 +377,42 @@ async fn with_nats_down_associations_answer_503_and_nothing_is_written_then_it_r
         .await
         .expect("a row");
 }
+
+#[tokio::test]
+async fn with_nats_down_rest_registrations_still_commit_and_the_cache_stays_right() {
+    let mut nats = PrivateNats::start();
+    let nats_url = nats.url();
+    let app = spawn_app_with(move |s| s.common.nats_url = nats_url).await;
+    let event = app.create_event(1, &crate::cache::ongoing_event()).await;
+    nats.kill();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while matches!(
+        app.state.nats.connection_state(),
+        async_nats::connection::State::Connected
+    ) {
+        assert!(Instant::now() < deadline, "the client never noticed");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (s, body) = register(&app, event, 51).await;
+    assert_eq!((s, body["modified"].as_bool()), (200, Some(true)), "{body}");
+    assert_eq!(crate::cache::ongoing_ids(&app, 51).await, vec![event]);
+    assert_eq!(crate::cache::db_ongoing_ids(&app, 51).await, vec![event]);
+    let (s, body) = app.get_json(&app.url("/readyz")).await;
+    assert_eq!(s, 503);
+    assert_ne!(body["checks"]["nats"], "ok", "{body}");
+
+    nats.up();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let (s, _) = app.get_json(&app.url("/readyz")).await;
+        if s == 200 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "never ready again");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (s, _) = register(&app, event, 52).await;
+    assert_eq!(s, 200);
+    assert_eq!(crate::cache::ongoing_ids(&app, 52).await, vec![event]);
+    assert_eq!(app.state.cache.sweep().await.unwrap().drift, 0);
+}
