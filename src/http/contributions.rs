@@ -155,20 +155,12 @@ pub async fn summary(
             (body, tag)
         }
     };
-    let mut resp = if if_none_match.is_some_and(|h| etag::matches(&h, &tag)) {
-        let mut r = Response::new(Vec::new().into());
-        *r.status_mut() = StatusCode::NOT_MODIFIED;
-        r
-    } else {
-        let mut r = Response::new(body.to_vec().into());
-        r.headers_mut()
-            .insert("content-type", HeaderValue::from_static("application/json"));
-        r
-    };
-    if let Ok(v) = HeaderValue::from_str(&tag) {
-        resp.headers_mut().insert("etag", v);
-    }
-    Ok(resp)
+    Ok(super::conditional_json(
+        body.to_vec(),
+        &tag,
+        if_none_match.as_deref(),
+        None,
+    ))
 }
 
 /// Escapes text for XML content and attributes.

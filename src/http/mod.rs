@@ -109,6 +109,33 @@ pub struct Body {
     pub bytes: Bytes,
 }
 
+/// A JSON answer with its strong ETag, or `304` with no body when `If-None-Match` has it.
+pub fn conditional_json(
+    body: Vec<u8>,
+    tag: &str,
+    if_none_match: Option<&str>,
+    cache_control: Option<&'static str>,
+) -> Response {
+    let mut resp = if if_none_match.is_some_and(|h| crate::etag::matches(h, tag)) {
+        let mut r = Response::new(Vec::new().into());
+        *r.status_mut() = warp::http::StatusCode::NOT_MODIFIED;
+        r
+    } else {
+        let mut r = Response::new(body.into());
+        r.headers_mut()
+            .insert("content-type", HeaderValue::from_static("application/json"));
+        r
+    };
+    let h = resp.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(tag) {
+        h.insert("etag", v);
+    }
+    if let Some(cc) = cache_control {
+        h.insert("cache-control", HeaderValue::from_static(cc));
+    }
+    resp
+}
+
 /// Parses a JSON body into `T`. serde's message names the field and position at fault.
 pub fn parse_json<T: DeserializeOwned>(body: &Body) -> Result<T, ApiError> {
     if let Some(ct) = &body.content_type {
@@ -188,6 +215,25 @@ where
         }
     }
     Ok(bytes.freeze())
+}
+
+/// The id of the route that produced a response, for metric labels (bounded cardinality:
+/// route ids, not paths).
+#[derive(Clone, Copy)]
+struct RouteId(&'static str);
+
+/// Boxes a route and marks its responses with the route's id, so the access log and metrics
+/// know the route without matching the path again.
+fn tagged<F>(spec: &'static routes::RouteSpec, route: F) -> BoxedFilter<(Response,)>
+where
+    F: Filter<Extract = (Response,), Error = Rejection> + Clone + Send + Sync + 'static,
+{
+    route
+        .map(move |mut resp: Response| {
+            resp.extensions_mut().insert(RouteId(spec.id));
+            resp
+        })
+        .boxed()
 }
 
 /// Every route, with error recovery, request ids and access logging around them.
@@ -314,26 +360,26 @@ pub fn routes(
     // Boxed and folded: a long chain of `.or()` makes a type so deep that the compiler
     // takes minutes on it. The order is the matching order (the hot read first).
     let all: Vec<BoxedFilter<(Response,)>> = vec![
-        participant_events.boxed(),
-        events_for_edit.boxed(),
-        healthz.boxed(),
-        readyz.boxed(),
-        metrics.boxed(),
-        openapi.boxed(),
-        create.boxed(),
-        get.boxed(),
-        update.boxed(),
-        delete.boxed(),
-        register.boxed(),
-        unregister.boxed(),
-        associate_v1.boxed(),
-        associate_v0.boxed(),
-        contributions_list.boxed(),
-        contributions_summary.boxed(),
-        contributions_atom.boxed(),
-        dead_letters.boxed(),
-        dead_letter_retry.boxed(),
-        cache_purge.boxed(),
+        tagged(&PARTICIPANT_EVENTS, participant_events),
+        tagged(&EVENTS_FOR_EDIT, events_for_edit),
+        tagged(&HEALTHZ, healthz),
+        tagged(&READYZ, readyz),
+        tagged(&METRICS, metrics),
+        tagged(&OPENAPI, openapi),
+        tagged(&EVENT_CREATE, create),
+        tagged(&EVENT_GET, get),
+        tagged(&EVENT_UPDATE, update),
+        tagged(&EVENT_DELETE, delete),
+        tagged(&REGISTER, register),
+        tagged(&UNREGISTER, unregister),
+        tagged(&ASSOCIATE_V1, associate_v1),
+        tagged(&ASSOCIATE_V0, associate_v0),
+        tagged(&CONTRIBUTIONS, contributions_list),
+        tagged(&CONTRIBUTIONS_SUMMARY, contributions_summary),
+        tagged(&CONTRIBUTIONS_ATOM, contributions_atom),
+        tagged(&DEAD_LETTERS, dead_letters),
+        tagged(&DEAD_LETTER_RETRY, dead_letter_retry),
+        tagged(&CACHE_PURGE, cache_purge),
     ];
     let api = all
         .into_iter()
@@ -357,7 +403,11 @@ pub fn routes(
                   reply: Response| {
                 let mut resp = reply.into_response();
                 let status = resp.status().as_u16();
-                let route = routes::route_id(path.as_str());
+                // Set by `tagged` on the route that answered; warp's own rejections have none.
+                let route = resp
+                    .extensions()
+                    .get::<RouteId>()
+                    .map_or("unmatched", |r| r.0);
                 st.metrics
                     .http_requests
                     .with_label_values(&[route, resp.status().as_str()])

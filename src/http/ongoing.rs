@@ -8,7 +8,6 @@ use std::sync::{Arc, RwLock};
 use campaign_events_actors::domain::{EventFacts, EventId, UserId, WikiId};
 use campaign_events_actors::Lookup;
 use serde::Serialize;
-use warp::http::{HeaderValue, StatusCode};
 use warp::reply::Response;
 use warp::Reply;
 
@@ -199,34 +198,19 @@ pub async fn events_for_edit(
 
 /// A private, always-revalidated JSON answer with a strong ETag; `304` when the client has it.
 fn with_etag(body: Result<Vec<u8>, serde_json::Error>, if_none_match: Option<String>) -> Response {
-    let body = match body {
-        Ok(b) => b,
+    match body {
+        Ok(body) => {
+            let tag = etag::of(&body);
+            super::conditional_json(
+                body,
+                &tag,
+                if_none_match.as_deref(),
+                Some("private, max-age=0, must-revalidate"),
+            )
+        }
         Err(e) => {
             tracing::error!(error = %e, "serializing a read");
-            return ApiError::internal().into_response();
+            ApiError::internal().into_response()
         }
-    };
-    let tag = etag::of(&body);
-    let mut resp = if if_none_match
-        .as_deref()
-        .is_some_and(|h| etag::matches(h, &tag))
-    {
-        let mut r = Response::new(Vec::new().into());
-        *r.status_mut() = StatusCode::NOT_MODIFIED;
-        r
-    } else {
-        let mut r = Response::new(body.into());
-        r.headers_mut()
-            .insert("content-type", HeaderValue::from_static("application/json"));
-        r
-    };
-    let h = resp.headers_mut();
-    if let Ok(v) = HeaderValue::from_str(&tag) {
-        h.insert("etag", v);
     }
-    h.insert(
-        "cache-control",
-        HeaderValue::from_static("private, max-age=0, must-revalidate"),
-    );
-    resp
 }

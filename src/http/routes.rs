@@ -358,14 +358,6 @@ pub static METRICS: RouteSpec = RouteSpec {
     responses: &[(200, "text/plain; version=0.0.4", None)],
 };
 
-/// The route a path belongs to, for metric labels (bounded cardinality: route ids, not paths).
-pub fn route_id(path: &str) -> &'static str {
-    ROUTES
-        .iter()
-        .find(|r| r.match_path(path).is_some())
-        .map_or("unmatched", |r| r.id)
-}
-
 pub static OPENAPI: RouteSpec = RouteSpec {
     id: "openapi",
     method: Method::GET,
