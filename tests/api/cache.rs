@@ -1,7 +1,7 @@
 //! The ongoing-events cache end to end: the feature's BDD scenarios, registrations over REST
 //! and NATS, restarts, the read API (ETag, filter, parameters) and the database baseline.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use campaign_events::config::CacheMode;
 use campaign_events::db::participants;
@@ -107,21 +107,6 @@ pub fn has_actor(app: &TestApp, user: u64) -> bool {
         .registry()
         .lookup(UserId::new(user).unwrap())
         .is_some()
-}
-
-async fn eventually(
-    what: &str,
-    within: Duration,
-    mut check: impl AsyncFnMut() -> bool,
-) -> Duration {
-    let start = Instant::now();
-    loop {
-        if check().await {
-            return start.elapsed();
-        }
-        assert!(start.elapsed() < within, "{what}: not within {within:?}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 pub async fn publish_command(app: &TestApp, cmd: &Command) {

@@ -20,6 +20,13 @@ use crate::cache::register;
 use crate::helpers::*;
 use crate::wiki::{Fault, FixtureRev, MockWiki};
 
+fn connected(app: &TestApp) -> bool {
+    matches!(
+        app.state.nats.connection_state(),
+        async_nats::connection::State::Connected
+    )
+}
+
 /// A nats-server of this test's own.
 struct PrivateNats {
     port: u16,
@@ -322,14 +329,12 @@ async fn with_nats_down_associations_answer_503_and_nothing_is_written_then_it_r
     register(&app, event, ALICE).await;
 
     nats.kill();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while matches!(
-        app.state.nats.connection_state(),
-        async_nats::connection::State::Connected
-    ) {
-        assert!(Instant::now() < deadline, "the client never noticed");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    eventually(
+        "the client never noticed",
+        Duration::from_secs(10),
+        async || !connected(&app),
+    )
+    .await;
     let rev = wiki.rev("Prosa", 1);
     let (s, body) =
         crate::associate::post_associate(&app, &alice(), &assoc(event, "ptwiki", rev)).await;
@@ -342,14 +347,12 @@ async fn with_nats_down_associations_answer_503_and_nothing_is_written_then_it_r
     assert_eq!(crate::cache::ongoing_ids(&app, ALICE).await, vec![event]);
 
     nats.up();
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while !matches!(
-        app.state.nats.connection_state(),
-        async_nats::connection::State::Connected
-    ) {
-        assert!(Instant::now() < deadline, "the client never reconnected");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    eventually(
+        "the client never reconnected",
+        Duration::from_secs(15),
+        async || connected(&app),
+    )
+    .await;
     // The refused association left nothing behind: no job, no row.
     tokio::time::sleep(Duration::from_millis(500)).await;
     let rows: i64 = app
@@ -385,14 +388,12 @@ async fn with_nats_down_rest_registrations_still_commit_and_the_cache_stays_righ
     let app = spawn_app_with(move |s| s.common.nats_url = nats_url).await;
     let event = app.create_event(1, &crate::cache::ongoing_event()).await;
     nats.kill();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while matches!(
-        app.state.nats.connection_state(),
-        async_nats::connection::State::Connected
-    ) {
-        assert!(Instant::now() < deadline, "the client never noticed");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    eventually(
+        "the client never noticed",
+        Duration::from_secs(10),
+        async || !connected(&app),
+    )
+    .await;
     let (s, body) = register(&app, event, 51).await;
     assert_eq!((s, body["modified"].as_bool()), (200, Some(true)), "{body}");
     assert_eq!(crate::cache::ongoing_ids(&app, 51).await, vec![event]);

@@ -3,7 +3,7 @@
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use campaign_events::app::{self, Application, ShutdownHandle};
 use campaign_events::auth;
@@ -361,4 +361,20 @@ pub fn assert_error_shape(status: u16, body: &Value) -> String {
         "{body}"
     );
     body["errorKey"].as_str().expect("errorKey").to_owned()
+}
+
+/// Polls `check` until it holds; fails the test naming `what` if it does not within `within`.
+pub async fn eventually(
+    what: &str,
+    within: Duration,
+    mut check: impl AsyncFnMut() -> bool,
+) -> Duration {
+    let start = Instant::now();
+    loop {
+        if check().await {
+            return start.elapsed();
+        }
+        assert!(start.elapsed() < within, "{what}: not within {within:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
