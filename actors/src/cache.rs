@@ -17,6 +17,7 @@ use crate::registry::{ReadPath, RegistryCore};
 use crate::stats::{CacheStats, Lookup};
 use crate::store::{Store, StoreError};
 use crate::supervisor::{EventUpdated, Replan, Supervisor, Sweep, SweepReport, Tick};
+use crate::system_thread::SystemThread;
 use crate::user_cache::GetOngoing;
 
 /// Tuning of the cache.
@@ -74,8 +75,8 @@ pub struct Cache {
     supervisor: Addr<Supervisor>,
     clock: SharedClock,
     config: CacheConfig,
-    system: System,
-    thread: Option<std::thread::JoinHandle<()>>,
+    /// Last: dropping the cache stops its actors.
+    _system: SystemThread,
 }
 
 impl Cache {
@@ -88,44 +89,31 @@ impl Cache {
     ) -> std::io::Result<Self> {
         let stats = Arc::new(CacheStats::default());
         let directory = Arc::new(EventDirectory::new(config.horizon));
-        let (tx, rx) = std::sync::mpsc::channel();
         let cfg = config.clone();
         let clk = clock.clone();
-        let thread = std::thread::Builder::new()
-            .name("ce-actors".into())
-            .spawn(move || {
-                let system = System::new();
-                system.block_on(async move {
-                    let arbiters: Vec<ArbiterHandle> = (0..cfg.arbiters.max(1))
-                        .map(|_| Arbiter::new().handle())
-                        .collect();
-                    let core = Arc::new(RegistryCore::new(
-                        arbiters,
-                        directory,
-                        clk.clone(),
-                        stats,
-                        cfg.mailbox_capacity,
-                    ));
-                    let supervisor = {
-                        let core = core.clone();
-                        actix::Supervisor::start(move |_| {
-                            Supervisor::new(core, store, clk, cfg.sweep_interval)
-                        })
-                    };
-                    let _ = tx.send((core, supervisor, System::current()));
-                });
-                let _ = system.run();
+        let (system, (core, supervisor)) =
+            SystemThread::start("ce-actors", config.arbiters, move |arbiters| {
+                let core = Arc::new(RegistryCore::new(
+                    arbiters,
+                    directory,
+                    clk.clone(),
+                    stats,
+                    cfg.mailbox_capacity,
+                ));
+                let supervisor = {
+                    let core = core.clone();
+                    actix::Supervisor::start(move |_| {
+                        Supervisor::new(core, store, clk, cfg.sweep_interval)
+                    })
+                };
+                (core, supervisor)
             })?;
-        let (core, supervisor, system) = rx
-            .recv()
-            .map_err(|_| std::io::Error::other("the actor system did not start"))?;
         Ok(Self {
             core,
             supervisor,
             clock,
             config,
-            system,
-            thread: Some(thread),
+            _system: system,
         })
     }
 
@@ -178,6 +166,20 @@ impl Cache {
             }
         }
         Err(AskError::Churning)
+    }
+
+    /// Fault injection: blocks the thread of `user`'s actor (and so every actor sharing its
+    /// arbiter) for `pause`. Returns false when the user has no actor. Reads that must ask a
+    /// stalled actor time out after `ask_timeout` and the caller falls back to the database.
+    #[doc(hidden)]
+    pub fn inject_stall(&self, user: UserId, pause: StdDuration) -> bool {
+        match self.core.lookup(user) {
+            Some(addr) => {
+                addr.do_send(crate::user_cache::Stall(pause));
+                true
+            }
+            None => false,
+        }
     }
 
     /// Applies a committed change (from this instance or from the change stream). Idempotent
@@ -245,7 +247,7 @@ impl Cache {
             self.load_user(u, list);
             users += 1;
         }
-        let _ = self.supervisor.send(Replan).await;
+        let _ = self.supervisor.send(Replan { since: Some(now) }).await;
         Ok(WarmUpReport {
             events: n_events,
             users,
@@ -343,21 +345,8 @@ impl Cache {
         Ok(reloaded)
     }
 
-    /// Stops the actor system and waits for its threads.
-    pub fn stop(mut self) {
-        self.shutdown();
-    }
-
-    fn shutdown(&mut self) {
-        self.system.stop();
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
-impl Drop for Cache {
-    fn drop(&mut self) {
-        self.shutdown();
+    /// Stops the actor system and waits for its threads (as dropping the cache does).
+    pub fn stop(self) {
+        drop(self);
     }
 }

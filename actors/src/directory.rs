@@ -59,14 +59,18 @@ impl EventDirectory {
         self.read().facts.get(&id).cloned()
     }
 
-    /// Applies new facts if they are newer than what is held.
+    /// Applies new facts unless an older copy than one seen, or the very copy held. A copy of
+    /// the version seen but not held is applied again: an event that was beyond the horizon
+    /// (or removed by a purge or a sweep) when that version arrived must come in once it is
+    /// relevant, and the facts themselves say whether it is (a deleted one never is).
     pub fn upsert(&self, facts: EventFacts, now: DateTime<Utc>) -> Upsert {
         let mut held = self.write();
-        if held
-            .seen
-            .get(&facts.id)
-            .is_some_and(|v| *v >= facts.version)
-        {
+        let stale = match held.seen.get(&facts.id) {
+            Some(&seen) if seen > facts.version => true,
+            Some(&seen) if seen == facts.version => held.facts.contains_key(&facts.id),
+            _ => false,
+        };
+        if stale {
             return Upsert::Stale;
         }
         held.seen.insert(facts.id, facts.version);

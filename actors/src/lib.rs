@@ -22,6 +22,7 @@ pub mod registry;
 pub mod stats;
 pub mod store;
 pub mod supervisor;
+pub mod system_thread;
 pub mod user_cache;
 
 pub use cache::{AskError, Cache, CacheConfig, WarmUpReport};
@@ -30,3 +31,4 @@ pub use clock::{Clock, ManualClock, SharedClock, SystemClock};
 pub use stats::{CacheStats, Lookup};
 pub use store::{MembershipRow, Snapshot, Store, StoreError, StoreFuture};
 pub use supervisor::SweepReport;
+pub use system_thread::SystemThread;

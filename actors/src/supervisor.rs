@@ -38,6 +38,9 @@ pub struct Supervisor {
     timeline: BTreeSet<(DateTime<Utc>, EventId)>,
     timer: Option<(DateTime<Utc>, SpawnHandle)>,
     sweep_interval: StdDuration,
+    /// A sweep is running: the interval does not start another on top of it (each holds a
+    /// full snapshot of the participants).
+    sweeping: bool,
 }
 
 impl Supervisor {
@@ -54,6 +57,7 @@ impl Supervisor {
             timeline: BTreeSet::new(),
             timer: None,
             sweep_interval,
+            sweeping: false,
         }
     }
 
@@ -83,6 +87,16 @@ impl Supervisor {
         }
     }
 
+    /// Puts starts that could not be brought in (the store failed) back on the timeline, to be
+    /// tried again shortly rather than wait for the next sweep.
+    fn retry_later(&mut self, events: Vec<EventId>, ctx: &mut Context<Self>) {
+        let retry_at = self.clock.now() + BRING_IN_RETRY;
+        for event in events {
+            self.timeline.insert((retry_at, event));
+        }
+        self.arm(ctx);
+    }
+
     /// Takes the starts that are due off the timeline.
     fn due(&mut self, now: DateTime<Utc>) -> Vec<EventId> {
         let mut due = Vec::new();
@@ -97,20 +111,26 @@ impl Supervisor {
     }
 }
 
-/// Brings the participants of `events` (ongoing now) into the cache.
+/// Brings the participants of `events` (ongoing now) into the cache. On a store failure,
+/// the error and the events not brought in yet (the failing one first).
 async fn bring_in(
     registry: Arc<RegistryCore>,
     store: Arc<dyn Store>,
     events: Vec<EventId>,
-) -> Result<usize, StoreError> {
+) -> Result<usize, (StoreError, Vec<EventId>)> {
     let mut joined = 0;
-    for event in events {
+    for (i, &event) in events.iter().enumerate() {
         if registry.directory().get(event).is_none() {
             continue;
         }
-        for (user, version) in store.participants_of(event).await? {
-            registry.join(user, event, version);
-            joined += 1;
+        match store.participants_of(event).await {
+            Ok(participants) => {
+                for (user, version) in participants {
+                    registry.join(user, event, version);
+                    joined += 1;
+                }
+            }
+            Err(e) => return Err((e, events[i..].to_vec())),
         }
     }
     Ok(joined)
@@ -121,9 +141,13 @@ impl Actor for Supervisor {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         let interval = self.sweep_interval;
-        ctx.run_interval(interval, |_, ctx| ctx.notify(Sweep));
+        ctx.run_interval(interval, |act, ctx| {
+            if !act.sweeping {
+                ctx.notify(Sweep);
+            }
+        });
         // After a restart the timeline is rebuilt from the directory (empty at first start).
-        ctx.notify(Replan);
+        ctx.notify(Replan { since: None });
     }
 }
 
@@ -159,28 +183,34 @@ impl Handler<EventUpdated> for Supervisor {
         self.arm(ctx);
         let (registry, store) = (self.registry.clone(), self.store.clone());
         Box::pin(
-            async move {
-                if let Err(e) = bring_in(registry, store, start_now).await {
-                    tracing::warn!(error = %e, "could not load an event's participants; the sweep will");
-                }
-            }
-            .into_actor(self),
+            bring_in(registry, store, start_now)
+                .into_actor(self)
+                .map(|result, act, ctx| {
+                    if let Err((error, left)) = result {
+                        tracing::warn!(%error, "could not load an event's participants; trying again shortly");
+                        act.retry_later(left, ctx);
+                    }
+                }),
         )
     }
 }
 
-/// Rebuild the timeline from the directory (after warm-up).
+/// Rebuild the timeline from the directory (after warm-up): every start after `since` — the
+/// time warm-up read its snapshot at, so that an event starting while warm-up ran (after the
+/// snapshot, before now) is brought in at once rather than at the next sweep. `None`: now.
 #[derive(Message)]
 #[rtype(result = "()")]
-pub(crate) struct Replan;
+pub(crate) struct Replan {
+    pub since: Option<DateTime<Utc>>,
+}
 
 impl Handler<Replan> for Supervisor {
     type Result = ();
-    fn handle(&mut self, _: Replan, ctx: &mut Context<Self>) {
-        let now = self.clock.now();
+    fn handle(&mut self, msg: Replan, ctx: &mut Context<Self>) {
+        let since = msg.since.unwrap_or_else(|| self.clock.now());
         self.timeline.clear();
         for facts in self.registry.directory().all() {
-            self.schedule(&facts, now);
+            self.schedule(&facts, since);
         }
         self.arm(ctx);
     }
@@ -199,9 +229,24 @@ impl Handler<Tick> for Supervisor {
         self.arm(ctx);
         self.registry.expire_all();
         let (registry, store) = (self.registry.clone(), self.store.clone());
-        Box::pin(bring_in(registry, store, due).into_actor(self))
+        Box::pin(
+            bring_in(registry, store, due)
+                .into_actor(self)
+                .map(|result, act, ctx| {
+                    result.map_err(|(error, left)| {
+                        act.retry_later(left, ctx);
+                        error
+                    })
+                }),
+        )
     }
 }
+
+/// The least time a sweep is given before it is abandoned (at least the sweep interval).
+const SWEEP_TIMEOUT_MIN: StdDuration = StdDuration::from_secs(60);
+
+/// How soon starts that could not be brought in (the store failed) are tried again.
+const BRING_IN_RETRY: chrono::Duration = chrono::Duration::seconds(5);
 
 /// Reconcile with the database: refresh the directory and the timeline, compare every actor's
 /// memberships with a snapshot, fix and count what differs.
@@ -217,23 +262,32 @@ impl Handler<Sweep> for Supervisor {
             self.store.clone(),
             self.clock.clone(),
         );
+        self.sweeping = true;
+        // A sweep stuck on the store or on a stalled actor must not hold off every later one.
+        let limit = self.sweep_interval.max(SWEEP_TIMEOUT_MIN);
+        let sweep = async move {
+            let now = clock.now();
+            let horizon = registry.directory().horizon();
+            let events = store.events_around(now, horizon).await?;
+            let changed = refresh_directory(&registry, events, now);
+            let snapshot = store.ongoing_memberships(now).await?;
+            let report = reconcile(&registry, snapshot, now).await;
+            registry.prune_tombstones(TOMBSTONE_TTL);
+            registry.stats().add_drift(report.drift);
+            if report.drift > 0 {
+                tracing::warn!(drift = report.drift, "the sweep fixed cache drift");
+            }
+            Ok::<_, StoreError>((report, changed))
+        };
         Box::pin(
             async move {
-                let now = clock.now();
-                let horizon = registry.directory().horizon();
-                let events = store.events_around(now, horizon).await?;
-                let changed = refresh_directory(&registry, events, now);
-                let snapshot = store.ongoing_memberships(now).await?;
-                let report = reconcile(&registry, snapshot, now).await;
-                registry.prune_tombstones(TOMBSTONE_TTL);
-                registry.stats().add_drift(report.drift);
-                if report.drift > 0 {
-                    tracing::warn!(drift = report.drift, "the sweep fixed cache drift");
-                }
-                Ok::<_, StoreError>((report, changed))
+                actix::clock::timeout(limit, sweep)
+                    .await
+                    .unwrap_or_else(|_| Err(StoreError(format!("the sweep took over {limit:?}"))))
             }
             .into_actor(self)
             .map(|res, act, ctx| {
+                act.sweeping = false;
                 let (report, changed) = res?;
                 let now = act.clock.now();
                 for facts in &changed {

@@ -159,7 +159,11 @@ impl UserCache {
         }
         let next_end = self.events.values().map(|m| m.facts.window.end()).min();
         if let Some(end) = next_end {
-            if self.timer.as_ref().map(|(at, _)| *at) != Some(end) {
+            // While the actor system shuts down, actix drives actors that never started
+            // once more from the runtime's destructor, where no timer can be made: the actor
+            // is going away, it needs none.
+            let shutting_down = tokio::runtime::Handle::try_current().is_err();
+            if !shutting_down && self.timer.as_ref().map(|(at, _)| *at) != Some(end) {
                 if let Some((_, handle)) = self.timer.take() {
                     ctx.cancel_future(handle);
                 }
@@ -268,6 +272,21 @@ impl Handler<Join> for UserCache {
     fn handle(&mut self, msg: Join, ctx: &mut Context<Self>) {
         self.add(msg.event, msg.version);
         self.counted(ctx);
+    }
+}
+
+/// Fault injection: the actor's thread blocks for the given time, as when its arbiter is
+/// starved or stuck. Uncounted. Exists so that tests can prove that a read which cannot get
+/// an answer in time falls back to the database.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct Stall(pub std::time::Duration);
+
+impl Handler<Stall> for UserCache {
+    type Result = ();
+    fn handle(&mut self, msg: Stall, _: &mut Context<Self>) {
+        tracing::warn!(user_id = %self.user, pause = ?msg.0, "actor stalled on purpose (fault injection)");
+        std::thread::sleep(msg.0);
     }
 }
 

@@ -15,6 +15,10 @@ struct State {
     /// (event, user) → (active, version)
     participants: HashMap<(EventId, UserId), (bool, i64)>,
     version: i64,
+    /// Moves this clock by this much while the memberships snapshot is read (a long warm-up).
+    slow_snapshot: Option<(ManualClock, Duration)>,
+    /// `participants_of` fails this many more times (the database away).
+    failing_participant_reads: usize,
 }
 
 /// A store in memory, standing in for Postgres.
@@ -67,7 +71,11 @@ impl Store for MemStore {
             .collect())
     }
     fn participants_of(&self, event: EventId) -> StoreFuture<Vec<(UserId, i64)>> {
-        let s = self.0.lock().unwrap();
+        let mut s = self.0.lock().unwrap();
+        if s.failing_participant_reads > 0 {
+            s.failing_participant_reads -= 1;
+            return Box::pin(async { Err(StoreError("the database is away".into())) });
+        }
         fut(s
             .participants
             .iter()
@@ -77,6 +85,9 @@ impl Store for MemStore {
     }
     fn ongoing_memberships(&self, now: DateTime<Utc>) -> StoreFuture<Snapshot> {
         let s = self.0.lock().unwrap();
+        if let Some((clock, by)) = &s.slow_snapshot {
+            clock.advance(*by);
+        }
         let mut rows: Vec<_> = s
             .participants
             .iter()
@@ -418,4 +429,98 @@ async fn an_edited_event_notifies_exactly_its_participants_invariant_7() {
         vec![2],
         "the other event's participant is untouched"
     );
+}
+
+/// An event created on a running instance more than the horizon ahead is not held then; it
+/// must come in once it is near, and its participants once it starts.
+#[tokio::test]
+async fn an_event_created_beyond_the_horizon_is_cached_when_it_starts() {
+    let f = fixture().await;
+    f.cache.warm_up(&f.store).await.unwrap();
+    let e = f
+        .store
+        .put_event(event(1, t0() + Duration::days(3), t0() + Duration::days(4)));
+    f.cache.apply(Change::Event(e.clone())).await;
+    assert!(
+        f.cache.directory().get(e.id).is_none(),
+        "beyond the horizon"
+    );
+    f.store.register(e.id, uid(7), true);
+    // Within the horizon: the sweep brings the event into the directory…
+    f.clock.advance(Duration::days(2) + Duration::hours(1));
+    f.cache.sweep().await.unwrap();
+    assert!(f.cache.directory().get(e.id).is_some(), "near: held");
+    // …and its start brings its participants in.
+    f.clock.advance(Duration::hours(23));
+    f.cache.tick().await.unwrap();
+    assert_eq!(ids(&f.cache, 7).await, vec![1]);
+}
+
+/// A purge of an event reloads the same version of its facts: it must stay held, and its
+/// participants with it.
+#[tokio::test]
+async fn purging_an_event_keeps_it_and_its_participants() {
+    let f = fixture().await;
+    let e = f.store.put_event(event(
+        1,
+        t0() - Duration::hours(1),
+        t0() + Duration::hours(5),
+    ));
+    f.store.register(e.id, uid(7), true);
+    f.cache.warm_up(&f.store).await.unwrap();
+    assert_eq!(ids(&f.cache, 7).await, vec![1]);
+    f.cache.purge_event(&f.store, e.id).await.unwrap();
+    assert!(f.cache.directory().get(e.id).is_some());
+    for _ in 0..100 {
+        if ids(&f.cache, 7).await == vec![1] {
+            break;
+        }
+        tokio::time::sleep(StdDuration::from_millis(10)).await;
+    }
+    assert_eq!(ids(&f.cache, 7).await, vec![1]);
+}
+
+/// An event that starts while warm-up reads its snapshot (after the snapshot's instant, before
+/// warm-up ends) is brought in at once by the supervisor's own timer (already due when armed),
+/// not left for the next sweep. No explicit tick: the sweep interval is an hour, so only the
+/// timer can bring the participant in within the wait.
+#[tokio::test]
+async fn an_event_starting_during_warm_up_is_brought_in_at_once() {
+    let f = fixture().await;
+    let e = f.store.put_event(event(
+        1,
+        t0() + Duration::seconds(2),
+        t0() + Duration::hours(5),
+    ));
+    f.store.register(e.id, uid(7), true);
+    f.store.0.lock().unwrap().slow_snapshot = Some((f.clock.clone(), Duration::seconds(5)));
+    f.cache.warm_up(&f.store).await.unwrap();
+    f.store.0.lock().unwrap().slow_snapshot = None;
+    for _ in 0..500 {
+        if ids(&f.cache, 7).await == vec![1] {
+            break;
+        }
+        tokio::time::sleep(StdDuration::from_millis(10)).await;
+    }
+    assert_eq!(ids(&f.cache, 7).await, vec![1]);
+}
+
+/// A start whose participants cannot be read (the store is away) is tried again shortly.
+#[tokio::test]
+async fn a_start_the_store_failed_is_tried_again() {
+    let f = fixture().await;
+    let e = f.store.put_event(event(
+        1,
+        t0() + Duration::hours(1),
+        t0() + Duration::hours(5),
+    ));
+    f.store.register(e.id, uid(7), true);
+    f.cache.warm_up(&f.store).await.unwrap();
+    f.store.0.lock().unwrap().failing_participant_reads = 1;
+    f.clock.advance(Duration::hours(1));
+    assert!(f.cache.tick().await.is_err());
+    assert_eq!(ids(&f.cache, 7).await, Vec::<u64>::new());
+    f.clock.advance(Duration::seconds(5));
+    assert_eq!(f.cache.tick().await.unwrap(), 1);
+    assert_eq!(ids(&f.cache, 7).await, vec![1]);
 }
