@@ -45,9 +45,16 @@ pub struct Revision {
 /// Why a fetch failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FetchError {
-    /// Timeouts, refused connections, 5xx, maxlag, database errors: try again later.
+    /// Timeouts, refused connections, 5xx, database errors: try again later.
     #[error("transient: {0}")]
     Transient(String),
+    /// The wiki asks to be left alone for a while (maxlag, HTTP 429 or 503 with
+    /// `Retry-After`): try again, not before `retry_after`.
+    #[error("throttled: {detail}")]
+    Throttled {
+        detail: String,
+        retry_after: Duration,
+    },
     /// The revision cannot be had (missing, hidden, an API error about the request itself):
     /// retrying will not help. `reason` is the dead letter's short reason.
     #[error("{reason}: {detail}")]
@@ -55,6 +62,18 @@ pub enum FetchError {
         reason: &'static str,
         detail: String,
     },
+}
+
+/// `Retry-After` in seconds (the form MediaWiki and its proxies send), capped at ten minutes.
+fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    headers
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse::<u64>()
+        .ok()
+        .map(|s| Duration::from_secs(s.min(600)))
 }
 
 fn permanent(reason: &'static str, detail: impl Into<String>) -> FetchError {
@@ -109,8 +128,16 @@ impl RevisionApi {
             .await
             .map_err(|e| FetchError::Transient(format!("{wiki}: {e}")))?;
         let status = resp.status();
+        let retry_after = retry_after(resp.headers());
         if status.is_server_error() || status.as_u16() == 429 {
-            return Err(FetchError::Transient(format!("{wiki}: HTTP {status}")));
+            let detail = format!("{wiki}: HTTP {status}");
+            return Err(match retry_after {
+                Some(retry_after) => FetchError::Throttled {
+                    detail,
+                    retry_after,
+                },
+                None => FetchError::Transient(detail),
+            });
         }
         if !status.is_success() {
             return Err(permanent("api-error", format!("{wiki}: HTTP {status}")));
@@ -122,11 +149,15 @@ impl RevisionApi {
         if let Some(err) = body.get("error") {
             let code = err.get("code").and_then(Value::as_str).unwrap_or("unknown");
             let info = err.get("info").and_then(Value::as_str).unwrap_or("");
-            let transient = code == "maxlag"
-                || code == "readonly"
-                || code == "ratelimited"
-                || code.starts_with("internal_api_error");
             let detail = format!("{wiki}: API error {code}: {info}");
+            if code == "maxlag" || code == "ratelimited" {
+                // MediaWiki sends `Retry-After` with maxlag (5 s); its etiquette is to wait.
+                return Err(FetchError::Throttled {
+                    detail,
+                    retry_after: retry_after.unwrap_or(Duration::from_secs(5)),
+                });
+            }
+            let transient = code == "readonly" || code.starts_with("internal_api_error");
             return Err(if transient {
                 FetchError::Transient(detail)
             } else {
@@ -222,12 +253,28 @@ pub fn parse_revision(body: &Value, revid: u64) -> Result<Revision, FetchError> 
             let content = if hidden {
                 None
             } else {
-                Some(
-                    main.and_then(|m| m.get("content"))
-                        .and_then(Value::as_str)
-                        .unwrap_or_default()
-                        .to_owned(),
-                )
+                // No text and not hidden: the wiki could not load it (`textmissing` when its
+                // text store fails, or no main slot). Read as empty it would be stored for
+                // good as a blanking, or the parent's whole page as added.
+                match main.and_then(|m| m.get("content")).and_then(Value::as_str) {
+                    Some(text) => Some(text.to_owned()),
+                    None => {
+                        return Err(FetchError::Transient(format!(
+                            "revision {revid}: the wiki sent no text ({})",
+                            main.map_or("no main slot".to_owned(), |m| {
+                                let flags: Vec<&str> = ["textmissing", "missing"]
+                                    .into_iter()
+                                    .filter(|f| m.get(*f).and_then(Value::as_bool) == Some(true))
+                                    .collect();
+                                if flags.is_empty() {
+                                    "no content".to_owned()
+                                } else {
+                                    flags.join(", ")
+                                }
+                            })
+                        )))
+                    }
+                }
             };
             return Ok(Revision {
                 revid,
@@ -296,6 +343,29 @@ mod tests {
              "slots": {"main": {"texthidden": true}}}]}]}});
         let r = parse_revision(&hidden, 5).unwrap();
         assert_eq!((r.user, r.content), (None, None));
+        // Text the wiki could not load is not an empty page: try again later.
+        let textmissing = json!({"query": {"pages": [{"pageid": 1, "ns": 0, "title": "X", "revisions": [
+            {"revid": 6, "parentid": 5, "user": "Alice", "timestamp": "2026-11-21T10:00:00Z",
+             "slots": {"main": {"textmissing": true}}}]}]}});
+        assert!(matches!(
+            parse_revision(&textmissing, 6),
+            Err(FetchError::Transient(d)) if d.contains("textmissing")
+        ));
+    }
+
+    #[test]
+    fn retry_after_is_read_in_seconds_and_capped() {
+        let mut h = reqwest::header::HeaderMap::new();
+        assert_eq!(retry_after(&h), None);
+        h.insert(reqwest::header::RETRY_AFTER, "5".parse().unwrap());
+        assert_eq!(retry_after(&h), Some(Duration::from_secs(5)));
+        h.insert(reqwest::header::RETRY_AFTER, "86400".parse().unwrap());
+        assert_eq!(retry_after(&h), Some(Duration::from_secs(600)));
+        h.insert(
+            reqwest::header::RETRY_AFTER,
+            "Wed, 21 Oct 2015 07:28:00 GMT".parse().unwrap(),
+        );
+        assert_eq!(retry_after(&h), None);
     }
 
     #[test]

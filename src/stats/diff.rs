@@ -16,11 +16,12 @@
 //! Whatever the path, each diff accounts for every character of both sides as equal,
 //! inserted or deleted, so `added − removed` equals the size difference by construction.
 
+use std::collections::HashMap;
 use std::convert::Infallible;
 use std::time::{Duration, Instant};
 
 use similar::algorithms::{myers, DiffHook};
-use similar::{Algorithm, DiffOp, TextDiff};
+use similar::{Algorithm, DiffOp};
 
 /// Text added and removed by an edit, in UTF-8 bytes and in Unicode scalar values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -51,24 +52,30 @@ pub fn text_delta(old: &str, new: &str) -> TextDelta {
 
 /// [`text_delta`] with explicit time budgets, so tests can check minimality without the
 /// wall clock deciding the result. A budget too large to represent means no deadline.
+///
+/// The budgets are for the diffs themselves: the clock starts after the work that is linear
+/// in the input (common affixes, splitting and numbering lines). Hashing the lines of a 2 MB
+/// page can take longer than the whole budget on a busy machine, and a deadline already spent
+/// would count an edit of two lines as the whole page between them.
 pub(crate) fn text_delta_within(
     old: &str,
     new: &str,
     line_budget: Duration,
     total_budget: Duration,
 ) -> TextDelta {
-    let start = Instant::now();
-    let line_deadline = start.checked_add(line_budget);
-    let total_deadline = start.checked_add(total_budget);
-
     // Most edits touch one spot of a long page: taking the common prefix and suffix out first
     // (which keeps the diff minimal) leaves only that spot to diff.
     let (old, new) = strip_common_affixes(old, new);
     let mut delta = TextDelta::default();
     if old.is_empty() || new.is_empty() || fits_char_diff(old, new) {
-        char_diff(old, new, total_deadline, &mut delta);
+        char_diff(
+            old,
+            new,
+            Instant::now().checked_add(total_budget),
+            &mut delta,
+        );
     } else {
-        line_then_char_diff(old, new, line_deadline, total_deadline, &mut delta);
+        line_then_char_diff(old, new, line_budget, total_budget, &mut delta);
     }
     delta
 }
@@ -160,24 +167,32 @@ impl DiffHook for Counter<'_> {
 fn line_then_char_diff(
     old: &str,
     new: &str,
-    line_deadline: Option<Instant>,
-    total_deadline: Option<Instant>,
+    line_budget: Duration,
+    total_budget: Duration,
     delta: &mut TextDelta,
 ) {
-    let mut config = TextDiff::configure();
-    config.algorithm(Algorithm::Myers);
-    if let Some(deadline) = line_deadline {
-        config.deadline(deadline);
-    }
-    // The same as `diff_lines`, but with our own line splitting: similar's tokenizer walks
-    // chars one by one and was two thirds of the cost of a two-place edit of a 100 KB page.
+    // Our own line splitting (similar's tokenizer walks chars one by one and was two thirds of
+    // the cost of a two-place edit of a 100 KB page) and numbering: Myers then compares
+    // numbers, and all of this is done before the clock starts.
     let (old_split, new_split) = (split_lines(old), split_lines(new));
-    let diff = config.diff_slices(&old_split, &new_split);
+    let mut numbers = HashMap::with_capacity(old_split.len());
+    let old_ids = number_lines(&mut numbers, &old_split);
+    let new_ids = number_lines(&mut numbers, &new_split);
+    let start = Instant::now();
+    let total_deadline = start.checked_add(total_budget);
+    let ops = similar::capture_diff_deadline(
+        Algorithm::Myers,
+        &old_ids,
+        0..old_ids.len(),
+        &new_ids,
+        0..new_ids.len(),
+        start.checked_add(line_budget),
+    );
     let old_at = line_offsets(&old_split);
     let new_at = line_offsets(&new_split);
     let old_lines = |index: usize, len: usize| &old[old_at[index]..old_at[index + len]];
     let new_lines = |index: usize, len: usize| &new[new_at[index]..new_at[index + len]];
-    for op in diff.ops() {
+    for op in &ops {
         match *op {
             DiffOp::Equal { .. } => {}
             DiffOp::Delete {
@@ -204,6 +219,17 @@ fn line_then_char_diff(
             }
         }
     }
+}
+
+/// Each line's number: equal lines get equal numbers, counted in `numbers`.
+fn number_lines<'t>(numbers: &mut HashMap<&'t str, u32>, lines: &[&'t str]) -> Vec<u32> {
+    lines
+        .iter()
+        .map(|line| {
+            let next = numbers.len() as u32;
+            *numbers.entry(line).or_insert(next)
+        })
+        .collect()
 }
 
 /// `text` as consecutive lines, each with its "\n" (so "\r\n" stays inside a line, and a
@@ -494,6 +520,25 @@ mod tests {
         let d = exact(&old, &new);
         assert_balanced(&old, &new, d);
         assert_eq!((d.chars_added, d.chars_removed), (4 + 1, 1 + 10));
+    }
+
+    /// A long list page (100k short lines, 2 MB) with two small edits far apart: the time it
+    /// takes to split and number the lines is not taken from the diff's budget, which would
+    /// count everything between the edits as removed and added.
+    #[test]
+    fn two_small_edits_far_apart_on_a_long_list_page_are_exact() {
+        let old: String = (0..100_000)
+            .map(|i| format!("* item {i:06}, [[Page {i}]]\n"))
+            .collect();
+        assert!(old.len() > 2_000_000);
+        let new = old.replacen("item 000010,", "item 000010;", 1).replacen(
+            "item 099990,",
+            "item 099990;",
+            1,
+        );
+        let d = text_delta(&old, &new);
+        assert_eq!(d, exact(&old, &new));
+        assert_eq!((d.chars_added, d.chars_removed), (2, 2));
     }
 
     #[test]

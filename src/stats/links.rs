@@ -176,26 +176,36 @@ fn push_title(out: &mut String, target: &str, site: &SiteInfo) -> bool {
         return false;
     }
 
-    let decoded = decode_entities(target);
-    let collapsed = collapse_whitespace(&decoded);
-    let title = match collapsed.strip_prefix(':') {
+    // As MediaWiki's parser: %-escapes first (titles pasted from URLs), then character
+    // references; then the title parser drops directional marks and folds whitespace.
+    let unescaped = percent_decode(target);
+    let entities = decode_entities(&unescaped);
+    let decoded = matches!(unescaped, Cow::Owned(_)) || matches!(entities, Cow::Owned(_));
+    let unmarked = strip_directional_marks(&entities);
+    let collapsed = collapse_whitespace(&unmarked);
+    let mut title = match collapsed.strip_prefix(':') {
         Some(rest) => rest.trim_start_matches(' '),
         None => &collapsed,
     };
 
-    // One namespace or interwiki prefix, spaces around its colon tolerated.
-    let (ns, mut page) = match split_once_byte(title, b':') {
-        Some((prefix, rest)) if !prefix.is_empty() => {
-            let prefix = prefix.trim_end_matches(' ');
-            if let Some(ns) = site.namespace_by_prefix(prefix) {
-                (ns, rest.trim_start_matches(' '))
-            } else if site.is_interwiki(prefix) {
-                return false;
-            } else {
-                (NS_MAIN, title)
+    // One namespace or interwiki prefix, spaces around its colon tolerated; a prefix naming
+    // this wiki itself is dropped and the rest read again.
+    let (ns, mut page) = loop {
+        match split_once_byte(title, b':') {
+            Some((prefix, rest)) if !prefix.is_empty() => {
+                let prefix = prefix.trim_end_matches(' ');
+                if let Some(ns) = site.namespace_by_prefix(prefix) {
+                    break (ns, rest.trim_start_matches(' '));
+                } else if site.is_local_interwiki(prefix) {
+                    title = rest.trim_start_matches(' ');
+                } else if site.is_interwiki(prefix) {
+                    return false;
+                } else {
+                    break (NS_MAIN, title);
+                }
             }
+            _ => break (NS_MAIN, title),
         }
-        _ => (NS_MAIN, title),
     };
 
     if let Some((before, _fragment)) = split_once_byte(page, b'#') {
@@ -203,7 +213,7 @@ fn push_title(out: &mut String, target: &str, site: &SiteInfo) -> bool {
     }
     // Empty: `[[#section]]` (same page) or `[[Category:]]` (invalid); neither is a link.
     // Only decoded entities can have brought in bytes that the raw target could not have.
-    let decoded_invalid = matches!(decoded, Cow::Owned(_)) && !page.bytes().all(is_title_byte);
+    let decoded_invalid = decoded && !page.bytes().all(is_title_byte);
     let replacement_char = page
         .as_bytes()
         .windows(3)
@@ -288,6 +298,46 @@ fn is_title_space(c: char) -> bool {
         ' ' | '_' | '\u{a0}' | '\u{1680}' | '\u{180e}' | '\u{2000}'
             ..='\u{200a}' | '\u{2028}' | '\u{2029}' | '\u{202f}' | '\u{205f}' | '\u{3000}'
     )
+}
+
+/// `%XX` escapes decoded, as MediaWiki's parser does (`rawurldecode`) for any link target
+/// with a `%`. Bytes that do not form UTF-8 become U+FFFD, which no title may hold.
+fn percent_decode(s: &str) -> Cow<'_, str> {
+    if !s.contains('%') {
+        return Cow::Borrowed(s);
+    }
+    let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match (
+            bytes[i],
+            bytes.get(i + 1).copied().and_then(hex),
+            bytes.get(i + 2).copied().and_then(hex),
+        ) {
+            (b'%', Some(hi), Some(lo)) => {
+                out.push(hi << 4 | lo);
+                i += 3;
+            }
+            (b, _, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    Cow::Owned(String::from_utf8_lossy(&out).into_owned())
+}
+
+/// Without the directional marks (U+200E, U+200F, U+202A–U+202E) that MediaWiki's title
+/// parser removes: `[[Foo\u{200E}]]` links to Foo.
+fn strip_directional_marks(s: &str) -> Cow<'_, str> {
+    // Every mark is encoded E2 80 xx: most targets have no 0xE2 byte at all.
+    let mark = |c: char| matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}');
+    if !s.as_bytes().contains(&0xE2) || !s.chars().any(mark) {
+        return Cow::Borrowed(s);
+    }
+    Cow::Owned(s.chars().filter(|&c| !mark(c)).collect())
 }
 
 /// Decodes the character references that occur in link targets: numeric ones and a few
@@ -381,7 +431,8 @@ mod tests {
             "namespacealiases": [{"id": 6, "alias": "Imagem"}, {"id": 6, "alias": "Image"}, {"id": 4, "alias": "WP"}],
             "interwikimap": [
                 {"prefix": "en", "local": true, "language": "English", "url": "https://en.wikipedia.org/wiki/$1", "protorel": false},
-                {"prefix": "wikt", "local": true, "url": "https://pt.wiktionary.org/wiki/$1"}
+                {"prefix": "wikt", "local": true, "url": "https://pt.wiktionary.org/wiki/$1"},
+                {"prefix": "pt", "local": true, "localinterwiki": true, "language": "português", "url": "https://pt.wikipedia.org/wiki/$1"}
             ]
         }});
         SiteInfo::from_action_api(&json).expect("valid siteinfo")
@@ -498,6 +549,34 @@ mod tests {
         assert_eq!(pt("[[wikt:casa]] [[:en:House]] [[EN:House]]"), v(&[]));
         // Not an interwiki on this wiki: an ordinary page with a colon in its name.
         assert_eq!(pt("[[de:Lissabon]]"), v(&["De:Lissabon"]));
+    }
+
+    #[test]
+    fn the_wikis_own_prefix_is_a_local_link() {
+        // pt.wikipedia's interwiki map marks `pt` as itself: the prefix is dropped.
+        assert_eq!(
+            pt("[[pt:Lisboa]] [[:pt:Porto]] [[pt:Predefinição:Info]]"),
+            v(&["Lisboa", "Porto", "Predefinição:Info"])
+        );
+        // What follows it is read again: a category assignment stays one.
+        assert_eq!(pt("[[pt:Categoria:Cidades]]"), v(&[]));
+    }
+
+    #[test]
+    fn percent_escapes_are_decoded_as_mediawiki_does() {
+        assert_eq!(pt("[[S%C3%A3o_Paulo]]"), v(&["São Paulo"]));
+        // Not an escape: kept as written.
+        assert_eq!(pt("[[100%]] [[50%x]]"), v(&["100%", "50%x"]));
+        // Escapes that decode to characters no title may hold, or to broken UTF-8: no link.
+        assert_eq!(pt("[[A%3CB]] [[A%5BB]] [[X%C3]]"), v(&[]));
+    }
+
+    #[test]
+    fn directional_marks_are_dropped() {
+        assert_eq!(
+            pt("[[Lisboa\u{200E}]] [[\u{202B}Porto]]"),
+            v(&["Lisboa", "Porto"])
+        );
     }
 
     #[test]

@@ -47,6 +47,9 @@ pub struct SiteInfo {
     prefixes: HashMap<String, i64>,
     /// Interwiki and interlanguage prefixes, folded by [`fold_key`].
     interwiki: HashSet<String>,
+    /// The prefixes that name this wiki itself (`localinterwiki` in the map: `pt` on
+    /// pt.wikipedia), folded: MediaWiki strips them and reads the rest as a local title.
+    local_interwiki: HashSet<String>,
 }
 
 /// The parts of the `query` object that we read (formatversion=2). Unknown fields are ignored
@@ -73,6 +76,8 @@ struct RawAlias {
 #[derive(Deserialize)]
 struct RawInterwiki {
     prefix: String,
+    #[serde(default)]
+    localinterwiki: bool,
 }
 
 impl SiteInfo {
@@ -118,7 +123,7 @@ impl SiteInfo {
         Ok(Self::build(
             namespaces,
             aliases.into_iter().map(|a| (a.alias, a.id)),
-            interwikis.into_iter().map(|i| i.prefix),
+            interwikis.into_iter().map(|i| (i.prefix, i.localinterwiki)),
         ))
     }
 
@@ -156,14 +161,14 @@ impl SiteInfo {
         Self::build(
             namespaces.collect(),
             aliases.iter().map(|&(a, id)| (a.to_string(), id)),
-            interwikis.iter().map(|p| p.to_string()),
+            interwikis.iter().map(|p| (p.to_string(), false)),
         )
     }
 
     fn build(
         namespaces: Vec<(i64, String, Option<String>, NamespaceCase)>,
         aliases: impl Iterator<Item = (String, i64)>,
-        interwikis: impl Iterator<Item = String>,
+        interwikis: impl Iterator<Item = (String, bool)>,
     ) -> SiteInfo {
         let mut prefixes = HashMap::new();
         let mut by_id = Vec::with_capacity(namespaces.len());
@@ -188,11 +193,19 @@ impl SiteInfo {
             .iter()
             .find(|(id, _)| *id == NS_MAIN)
             .map_or(NamespaceCase::FirstLetter, |(_, ns)| ns.case);
+        let (mut interwiki, mut local_interwiki) = (HashSet::new(), HashSet::new());
+        for (prefix, local) in interwikis {
+            if local {
+                local_interwiki.insert(fold_key(&prefix));
+            }
+            interwiki.insert(fold_key(&prefix));
+        }
         SiteInfo {
             main_case,
             namespaces: by_id,
             prefixes,
-            interwiki: interwikis.map(|p| fold_key(&p)).collect(),
+            interwiki,
+            local_interwiki,
         }
     }
 
@@ -204,6 +217,11 @@ impl SiteInfo {
     /// Whether `prefix` is an interwiki or interlanguage prefix of this wiki.
     pub(crate) fn is_interwiki(&self, prefix: &str) -> bool {
         self.interwiki.contains(&fold_key(prefix))
+    }
+
+    /// Whether `prefix` names this wiki itself.
+    pub(crate) fn is_local_interwiki(&self, prefix: &str) -> bool {
+        !self.local_interwiki.is_empty() && self.local_interwiki.contains(&fold_key(prefix))
     }
 
     fn namespace(&self, id: i64) -> Option<&Namespace> {
