@@ -45,6 +45,12 @@ pub struct Settings {
     #[arg(long, env = "WIKIS_FILE")]
     pub wikis_file: Option<PathBuf>,
 
+    /// Copies JetStream keeps of each stream: 3 on a three-node cluster, 1 on a single server.
+    /// When set, applied to existing streams at start too; when not, new streams get 1 and
+    /// existing ones keep theirs.
+    #[arg(long, env = "NATS_STREAM_REPLICAS", value_parser = clap::value_parser!(u16).range(1..=5))]
+    pub nats_stream_replicas: Option<u16>,
+
     /// Largest number of pooled Postgres connections.
     #[arg(long, env = "DATABASE_POOL_SIZE", default_value_t = 16)]
     pub database_pool_size: usize,

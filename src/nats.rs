@@ -13,6 +13,10 @@ pub struct Names {
     /// How long a diff worker may hold a job before JetStream delivers it again (a worker that
     /// died holding it is noticed after this long).
     edits_ack_wait: Duration,
+    /// Copies of each stream a JetStream cluster keeps; `None`: 1 for a new stream, and an
+    /// existing stream keeps what it has (an instance started without the setting must not
+    /// scale a replicated stream down).
+    replicas: Option<usize>,
 }
 
 /// What `ensure_streams` found for one stream.
@@ -50,7 +54,14 @@ impl Names {
         Self {
             prefix: prefix.to_owned(),
             edits_ack_wait: Duration::from_secs(60),
+            replicas: None,
         }
+    }
+
+    /// Stream replicas in a JetStream cluster (3 in production; a single server takes only 1).
+    pub fn with_replicas(mut self, replicas: usize) -> Self {
+        self.replicas = Some(replicas.clamp(1, 5));
+        self
     }
 
     pub fn with_edits_ack_wait(mut self, wait: Duration) -> Self {
@@ -109,6 +120,7 @@ impl Names {
                 duplicate_window: REGISTRATIONS_DUPLICATE_WINDOW,
                 // A command is small; this bounds what a misbehaving client can push.
                 max_message_size: 4 * 1024,
+                num_replicas: self.replicas.unwrap_or(1),
                 ..Default::default()
             },
             stream::Config {
@@ -121,6 +133,7 @@ impl Names {
                 // server would otherwise fill in its own default).
                 duplicate_window: Duration::from_secs(120),
                 max_message_size: 64 * 1024,
+                num_replicas: self.replicas.unwrap_or(1),
                 ..Default::default()
             },
             stream::Config {
@@ -130,6 +143,7 @@ impl Names {
                 storage: stream::StorageType::File,
                 duplicate_window: EDITS_DUPLICATE_WINDOW,
                 max_message_size: 8 * 1024,
+                num_replicas: self.replicas.unwrap_or(1),
                 ..Default::default()
             },
         ]
@@ -196,7 +210,7 @@ pub async fn ensure_streams(
     names: &Names,
 ) -> anyhow::Result<Vec<(String, StreamState)>> {
     let mut states = Vec::new();
-    for desired in names.stream_configs() {
+    for mut desired in names.stream_configs() {
         let name = desired.name.clone();
         let state = match js.get_stream(&name).await {
             Ok(mut existing) => {
@@ -205,6 +219,9 @@ pub async fn ensure_streams(
                     .await
                     .with_context(|| format!("cannot read stream {name}"))?;
                 let have = &info.config;
+                if names.replicas.is_none() {
+                    desired.num_replicas = have.num_replicas;
+                }
                 if have.retention != desired.retention {
                     anyhow::bail!(
                         "stream {name} exists with retention {:?}, expected {:?}; \
@@ -217,6 +234,7 @@ pub async fn ensure_streams(
                     && have.duplicate_window == desired.duplicate_window
                     && have.max_age == desired.max_age
                     && have.max_message_size == desired.max_message_size
+                    && have.num_replicas == desired.num_replicas
                 {
                     StreamState::Unchanged
                 } else {
@@ -254,4 +272,31 @@ fn is_stream_not_found(e: &jetstream::context::GetStreamError) -> bool {
         jetstream::context::GetStreamErrorKind::JetStream(inner)
             if inner.error_code() == jetstream::ErrorCode::STREAM_NOT_FOUND
     )
+}
+
+/// The diff workers' backlog: jobs not yet delivered (`pending`) and delivered but not yet
+/// acknowledged (`ack_pending`), as the `diff-workers` consumer reports them.
+pub async fn edits_backlog(js: &jetstream::Context, names: &Names) -> anyhow::Result<(u64, u64)> {
+    // Looking the consumer up returns its current info: one request, not two.
+    let consumer: jetstream::consumer::PullConsumer = js
+        .get_consumer_from_stream(names.diff_workers_consumer(), names.edits_stream())
+        .await?;
+    let info = consumer.cached_info();
+    Ok((info.num_pending, info.num_ack_pending as u64))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Names;
+
+    #[test]
+    fn every_stream_gets_the_configured_replicas() {
+        for (asked, kept) in [(1, 1), (3, 3), (0, 1), (9, 5)] {
+            let names = Names::new("p_").with_replicas(asked);
+            for config in names.stream_configs() {
+                assert_eq!(config.num_replicas, kept, "{}", config.name);
+                assert!(config.name.starts_with("p_"));
+            }
+        }
+    }
 }

@@ -57,8 +57,13 @@ enum Verdict {
     Ack,
     /// Invalid: terminate and record the reason.
     Reject(String),
-    /// Try again later.
+    /// Failed in a way that may not pass (a statement the database refuses): try again later,
+    /// and give up — reject and record — after `REGISTRATIONS_MAX_DELIVER` deliveries.
     Retry(String),
+    /// A dependency is away (Postgres unreachable or its pool exhausted, the change not
+    /// published): try again later, however long that takes. Giving up would terminate a valid
+    /// command, or file one whose row is already committed as rejected.
+    Wait(String),
 }
 
 /// Runs the consumer until the task is dropped, re-creating its message stream after errors.
@@ -81,12 +86,54 @@ async fn consume_once(state: &Shared) -> anyhow::Result<()> {
         .await
         .context("cannot bind the registrations consumer")?;
     let max_deliver = crate::nats::REGISTRATIONS_MAX_DELIVER;
-    let mut messages = consumer.messages().await?;
-    while let Some(msg) = messages.next().await {
-        let msg = msg.context("registration stream")?;
-        handle(state, &msg, max_deliver).await;
-    }
-    Ok(())
+    let limit = (state.pool.status().max_size / 2).clamp(1, MAX_IN_FLIGHT);
+    // Pull no more than twice what is handled at once: a command that waits in this process's
+    // buffer longer than ack_wait would be delivered again elsewhere meanwhile.
+    let mut messages = consumer
+        .stream()
+        .max_messages_per_batch(2 * limit)
+        .messages()
+        .await?;
+    // Several commands at once: each waits mostly on its transaction's commit and the change's
+    // publish ack. Order does not matter: the participant row (written even by an
+    // unregistration that finds none) is locked by each command, and its change time decides
+    // which command is newest (invariant 4) — as it must anyway with instances sharing the
+    // consumer.
+    // At most half the pool (`limit`, above), so that a burst of commands never starves REST
+    // writes and the diff workers of connections.
+    let mut in_flight = futures::stream::FuturesUnordered::new();
+    let ended = loop {
+        tokio::select! {
+            Some(()) = in_flight.next(), if !in_flight.is_empty() => {}
+            msg = messages.next(), if in_flight.len() < limit => match msg {
+                Some(Ok(msg)) => {
+                    in_flight.push(async move { handle(state, &msg, max_deliver).await });
+                }
+                Some(Err(e)) => break Err(anyhow::Error::new(e).context("registration stream")),
+                None => break Ok(()),
+            },
+        }
+    };
+    // Commands already taken are finished (committed and acked) before the stream is re-made.
+    while in_flight.next().await.is_some() {}
+    ended
+}
+
+/// Most commands one instance handles at once.
+const MAX_IN_FLIGHT: usize = 16;
+
+/// Whether a command's headers say its payload is JSON. Header names are matched without
+/// regard to case, as HTTP's are: NATS clients keep whatever case their caller wrote.
+fn declares_json(headers: &async_nats::HeaderMap) -> bool {
+    headers.iter().any(|(name, values)| {
+        AsRef::<str>::as_ref(name).eq_ignore_ascii_case("content-type")
+            && values.iter().any(|v| {
+                v.as_str()
+                    .trim_start()
+                    .to_ascii_lowercase()
+                    .starts_with("application/json")
+            })
+    })
 }
 
 async fn handle(state: &Shared, msg: &jetstream::Message, max_deliver: i64) {
@@ -94,11 +141,7 @@ async fn handle(state: &Shared, msg: &jetstream::Message, max_deliver: i64) {
         .info()
         .map(|i| (i.delivered, i.stream_sequence))
         .unwrap_or((1, 0));
-    let json = msg
-        .headers
-        .as_ref()
-        .and_then(|h| h.get("Content-Type"))
-        .is_some_and(|v| v.as_str().starts_with("application/json"));
+    let json = msg.headers.as_ref().is_some_and(declares_json);
     let verdict = match decode(&msg.payload, json) {
         Err(reason) => Verdict::Reject(reason),
         Ok(cmd) => apply(state, &msg.subject, cmd).await,
@@ -111,7 +154,7 @@ async fn handle(state: &Shared, msg: &jetstream::Message, max_deliver: i64) {
     };
     let ack = match &verdict {
         Verdict::Ack => AckKind::Ack,
-        Verdict::Retry(reason) => {
+        Verdict::Retry(reason) | Verdict::Wait(reason) => {
             tracing::warn!(%reason, delivered, "registration command will be retried");
             AckKind::Nak(Some(Duration::from_secs(
                 2u64.pow(delivered.clamp(1, 5) as u32),
@@ -123,10 +166,24 @@ async fn handle(state: &Shared, msg: &jetstream::Message, max_deliver: i64) {
                 .await
             {
                 Ok(()) => AckKind::Term,
-                // Without the record the rejection would be silent: keep the command.
-                Err(e) => {
+                // Without the record the rejection would be silent: keep the command until
+                // the database is back.
+                Err(DbError::Unavailable(e)) => {
                     tracing::warn!(error = %e, "could not record a rejected command; retrying it");
                     AckKind::Nak(Some(Duration::from_secs(5)))
+                }
+                // The database refuses the record itself: retrying cannot help, and must not
+                // go on forever. The log is the record of last resort.
+                Err(e) => {
+                    tracing::error!(
+                        subject = %msg.subject,
+                        seq,
+                        %reason,
+                        error = %e,
+                        payload = %String::from_utf8_lossy(&msg.payload).escape_debug(),
+                        "rejected command could not be recorded; terminated"
+                    );
+                    AckKind::Term
                 }
             }
         }
@@ -159,7 +216,9 @@ async fn apply(state: &Shared, subject: &str, cmd: Command) -> Verdict {
         return Verdict::Reject(format!("at {at} is in the future"));
     }
     // A publisher's clock a little ahead must not make the participant's later REST changes
-    // look older than this command.
+    // (stamped with this service's clock) look older than this command. The price: while a
+    // publisher's clock runs ahead, its commands in that stretch are ordered by when they are
+    // handled — with NTP, a matter of milliseconds.
     let at = at.min(now);
     let result = match cmd.kind {
         Kind::Registered => {
@@ -168,7 +227,7 @@ async fn apply(state: &Shared, subject: &str, cmd: Command) -> Verdict {
         Kind::Unregistered => participants::unregister(&state.pool, event, user, at).await,
     };
     match result {
-        Err(DbError::Unavailable(e)) => Verdict::Retry(e),
+        Err(DbError::Unavailable(e)) => Verdict::Wait(e),
         Err(e) => Verdict::Retry(e.to_string()),
         Ok(Outcome::Stale) => {
             tracing::debug!(%event, %user, "registration command older than the last change");
@@ -202,7 +261,7 @@ async fn apply(state: &Shared, subject: &str, cmd: Command) -> Verdict {
                     }))
                     .await
             {
-                return Verdict::Retry("the change could not be published".into());
+                return Verdict::Wait("the change could not be published".into());
             }
             Verdict::Ack
         }
@@ -234,4 +293,25 @@ pub async fn publish(
         .await
         .context("JetStream did not acknowledge the command")?;
     Ok(ack.sequence)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::declares_json;
+
+    #[test]
+    fn content_type_is_found_in_any_case() {
+        for (name, value, json) in [
+            ("Content-Type", "application/json", true),
+            ("content-type", "application/json", true),
+            ("CONTENT-TYPE", "Application/JSON; charset=utf-8", true),
+            ("Content-Type", "application/msgpack", false),
+            ("X-Other", "application/json", false),
+        ] {
+            let mut h = async_nats::HeaderMap::new();
+            h.insert(name, value);
+            assert_eq!(declares_json(&h), json, "{name}: {value}");
+        }
+        assert!(!declares_json(&async_nats::HeaderMap::new()));
+    }
 }

@@ -108,6 +108,8 @@ pub async fn record_rejected(
     reason: &str,
     payload: &[u8],
 ) -> Result<(), DbError> {
+    // The reason may quote the payload (serde names an unknown field or variant as sent).
+    let reason = storable_text(reason, MAX_REJECT_REASON);
     let client = pool.get().await?;
     client
         .execute(
@@ -117,6 +119,19 @@ pub async fn record_rejected(
         )
         .await?;
     Ok(())
+}
+
+/// Longest reason kept for a rejected command, in characters (the payload is kept whole).
+const MAX_REJECT_REASON: usize = 1000;
+
+/// Text from outside (a payload quoted by an error, a wiki's error message) as a `text` column
+/// takes it: Postgres refuses NUL, which becomes U+FFFD, and at most `max_chars` characters.
+/// A record that could never be written would leave its message retried for ever.
+pub(crate) fn storable_text(text: &str, max_chars: usize) -> String {
+    text.chars()
+        .take(max_chars)
+        .map(|c| if c == '\0' { '\u{FFFD}' } else { c })
+        .collect()
 }
 
 /// A failed database call, split by what the caller should do about it.

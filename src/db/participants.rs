@@ -33,6 +33,69 @@ pub enum Outcome {
     Refused(Refusal),
 }
 
+/// The participant row, locked for this transaction, or the version of the row this
+/// transaction has just inserted. Two first commands for the same pair cannot both insert:
+/// `ON CONFLICT DO NOTHING` waits for the other transaction, and the row it committed is then
+/// locked and read like any existing one.
+enum Locked {
+    Inserted(i64),
+    Existing(tokio_postgres::Row),
+}
+
+type InsertFuture<'a> = std::pin::Pin<
+    Box<
+        dyn std::future::Future<Output = Result<Option<tokio_postgres::Row>, tokio_postgres::Error>>
+            + Send
+            + 'a,
+    >,
+>;
+
+async fn locked_row<'a>(
+    tx: &'a deadpool_postgres::Transaction<'a>,
+    event: EventId,
+    user: UserId,
+    insert: impl Fn(&'a deadpool_postgres::Transaction<'a>) -> InsertFuture<'a>,
+) -> Result<Locked, DbError> {
+    for _ in 0..3 {
+        if let Some(r) = tx
+            .query_opt(
+                "SELECT unregistered_at IS NULL, private, last_change_at, version \
+                 FROM ce_participants WHERE event_id = $1 AND user_id = $2 FOR UPDATE",
+                &[&event.as_i64(), &user.as_i64()],
+            )
+            .await?
+        {
+            return Ok(Locked::Existing(r));
+        }
+        if let Some(r) = insert(tx).await? {
+            return Ok(Locked::Inserted(r.get(0)));
+        }
+    }
+    Err(DbError::corrupt(format!(
+        "participant ({event}, {user}) neither readable nor insertable"
+    )))
+}
+
+/// A command that changes nothing still moves the row's change time forward, so that an
+/// older command handled after it is stale (the newest command wins, whatever the order of
+/// handling). The version is not bumped: nothing the cache holds changed.
+async fn note_change_time(
+    tx: &deadpool_postgres::Transaction<'_>,
+    event: EventId,
+    user: UserId,
+    at: DateTime<Utc>,
+    last: DateTime<Utc>,
+) -> Result<(), DbError> {
+    if at > last {
+        tx.execute(
+            "UPDATE ce_participants SET last_change_at = $3 WHERE event_id = $1 AND user_id = $2",
+            &[&event.as_i64(), &user.as_i64(), &at],
+        )
+        .await?;
+    }
+    Ok(())
+}
+
 /// Registers `user` for `event` as of `at` (now, for REST; the command's time, for NATS).
 /// Re-registering after unregistering reuses the row.
 pub async fn register(
@@ -65,28 +128,46 @@ pub async fn register(
     if status != EventStatus::Open.as_str() {
         return Ok(Outcome::Refused(Refusal::EventClosed));
     }
-    let row = tx
-        .query_opt(
-            "SELECT unregistered_at IS NULL, private, last_change_at, version FROM ce_participants \
-             WHERE event_id = $1 AND user_id = $2 FOR UPDATE",
-            &[&event.as_i64(), &user.as_i64()],
-        )
-        .await?;
-    let outcome = match row {
-        Some(r) => {
-            let (active, was_private, last, version): (bool, bool, DateTime<Utc>, i64) =
-                (r.get(0), r.get(1), r.get(2), r.get(3));
-            if at < last {
-                return Ok(Outcome::Stale);
+    let row = match locked_row(&tx, event, user, |tx| {
+        Box::pin(async move {
+            tx.query_opt(
+                "INSERT INTO ce_participants (event_id, user_id, private, registered_at, \
+                 last_change_at) VALUES ($1, $2, $3, $4, $4) \
+                 ON CONFLICT (event_id, user_id) DO NOTHING RETURNING version",
+                &[&event.as_i64(), &user.as_i64(), &private, &at],
+            )
+            .await
+        })
+    })
+    .await?
+    {
+        Locked::Inserted(version) => {
+            tx.commit().await?;
+            return Ok(Outcome::Applied {
+                modified: true,
+                version,
+                active: true,
+            });
+        }
+        Locked::Existing(r) => r,
+    };
+    let outcome = {
+        let (active, was_private, last, version): (bool, bool, DateTime<Utc>, i64) =
+            (row.get(0), row.get(1), row.get(2), row.get(3));
+        // A registration and an unregistration of the same instant: the unregistration wins,
+        // whichever is handled first, on every instance.
+        if at < last || (at == last && !active) {
+            return Ok(Outcome::Stale);
+        }
+        if active && was_private == private {
+            note_change_time(&tx, event, user, at, last).await?;
+            Outcome::Applied {
+                modified: false,
+                version,
+                active: true,
             }
-            if active && was_private == private {
-                Outcome::Applied {
-                    modified: false,
-                    version,
-                    active: true,
-                }
-            } else {
-                let version: i64 = tx
+        } else {
+            let version: i64 = tx
                     .query_one(
                         "UPDATE ce_participants SET unregistered_at = NULL, private = $3, \
                          registered_at = CASE WHEN unregistered_at IS NULL THEN registered_at ELSE $4 END, \
@@ -96,22 +177,6 @@ pub async fn register(
                     )
                     .await?
                     .get(0);
-                Outcome::Applied {
-                    modified: true,
-                    version,
-                    active: true,
-                }
-            }
-        }
-        None => {
-            let version: i64 = tx
-                .query_one(
-                    "INSERT INTO ce_participants (event_id, user_id, private, registered_at, \
-                     last_change_at) VALUES ($1, $2, $3, $4, $4) RETURNING version",
-                    &[&event.as_i64(), &user.as_i64(), &private, &at],
-                )
-                .await?
-                .get(0);
             Outcome::Applied {
                 modified: true,
                 version,
@@ -142,46 +207,59 @@ pub async fn unregister(
     {
         return Ok(Outcome::Refused(Refusal::EventNotFound));
     }
-    let row = tx
-        .query_opt(
-            "SELECT unregistered_at IS NULL, last_change_at, version FROM ce_participants \
-             WHERE event_id = $1 AND user_id = $2 FOR UPDATE",
-            &[&event.as_i64(), &user.as_i64()],
-        )
-        .await?;
-    let outcome = match row {
-        None => Outcome::Applied {
-            modified: false,
-            version: 0,
-            active: false,
-        },
-        Some(r) => {
-            let (active, last, version): (bool, DateTime<Utc>, i64) =
-                (r.get(0), r.get(1), r.get(2));
-            if at < last {
-                return Ok(Outcome::Stale);
+    // Never registered: the row is written anyway, inactive and stamped with `at`, so that a
+    // registration older than this unregistration, handled after it (another instance, or
+    // later in a batch), is recognised as stale instead of winning.
+    let row = match locked_row(&tx, event, user, |tx| {
+        Box::pin(async move {
+            tx.query_opt(
+                "INSERT INTO ce_participants (event_id, user_id, private, registered_at, \
+                 unregistered_at, last_change_at) VALUES ($1, $2, false, $3, $3, $3) \
+                 ON CONFLICT (event_id, user_id) DO NOTHING RETURNING version",
+                &[&event.as_i64(), &user.as_i64(), &at],
+            )
+            .await
+        })
+    })
+    .await?
+    {
+        Locked::Inserted(version) => {
+            tx.commit().await?;
+            return Ok(Outcome::Applied {
+                modified: false,
+                version,
+                active: false,
+            });
+        }
+        Locked::Existing(r) => r,
+    };
+    let outcome = {
+        let (active, last, version): (bool, DateTime<Utc>, i64) =
+            (row.get(0), row.get(2), row.get(3));
+        if at < last {
+            return Ok(Outcome::Stale);
+        }
+        if !active {
+            note_change_time(&tx, event, user, at, last).await?;
+            Outcome::Applied {
+                modified: false,
+                version,
+                active: false,
             }
-            if !active {
-                Outcome::Applied {
-                    modified: false,
-                    version,
-                    active: false,
-                }
-            } else {
-                let version: i64 = tx
-                    .query_one(
-                        "UPDATE ce_participants SET unregistered_at = $3, last_change_at = $3, \
+        } else {
+            let version: i64 = tx
+                .query_one(
+                    "UPDATE ce_participants SET unregistered_at = $3, last_change_at = $3, \
                          version = nextval('ce_change_version_seq') \
                          WHERE event_id = $1 AND user_id = $2 RETURNING version",
-                        &[&event.as_i64(), &user.as_i64(), &at],
-                    )
-                    .await?
-                    .get(0);
-                Outcome::Applied {
-                    modified: true,
-                    version,
-                    active: false,
-                }
+                    &[&event.as_i64(), &user.as_i64(), &at],
+                )
+                .await?
+                .get(0);
+            Outcome::Applied {
+                modified: true,
+                version,
+                active: false,
             }
         }
     };
