@@ -90,10 +90,24 @@ pub async fn publish(
     })
 }
 
-/// Reads the job stored at `sequence` (to learn which event a duplicate was for); `None` once
-/// it has been processed (a work-queue stream deletes acknowledged messages).
-pub async fn stored(js: &jetstream::Context, names: &Names, sequence: u64) -> Option<Job> {
-    let stream = js.get_stream(names.edits_stream()).await.ok()?;
-    let msg = stream.get_raw_message(sequence).await.ok()?;
-    rmp_serde::from_slice(&msg.payload).ok()
+/// Reads the job stored at `sequence` (to learn which event and user a duplicate was for);
+/// `None` once it has been processed (a work-queue stream deletes acknowledged messages).
+/// Any other failure is an error: taking it for "processed" would queue a second job for an
+/// edit whose first is still pending.
+pub async fn stored(
+    js: &jetstream::Context,
+    names: &Names,
+    sequence: u64,
+) -> anyhow::Result<Option<Job>> {
+    use jetstream::stream::RawMessageErrorKind;
+    // No stream info: that request makes the server compute the stream's state, and a
+    // frontend retrying an association would pay for it each time.
+    let stream = js.get_stream_no_info(names.edits_stream()).await?;
+    match stream.get_raw_message(sequence).await {
+        Ok(msg) => Ok(Some(
+            rmp_serde::from_slice(&msg.payload).context("a queued job that does not decode")?,
+        )),
+        Err(e) if e.kind() == RawMessageErrorKind::NoMessageFound => Ok(None),
+        Err(e) => Err(e.into()),
+    }
 }

@@ -15,6 +15,7 @@ use actix::prelude::*;
 use anyhow::Context as _;
 use async_nats::jetstream::{self, consumer::PullConsumer, AckKind};
 use campaign_events_actors::domain::{EventFacts, EventId, RevisionId};
+use campaign_events_actors::SystemThread;
 use chrono::Utc;
 use deadpool_postgres::Pool;
 use futures::StreamExt;
@@ -70,60 +71,31 @@ impl WorkerDeps {
     }
 }
 
-/// The pool: its own actix system on its own threads.
+/// The pool: its own actix system on its own threads. Dropping it stops the workers; a job in
+/// flight is not acked and will be delivered again.
 pub struct WorkerPool {
-    system: System,
-    thread: Option<std::thread::JoinHandle<()>>,
+    _system: SystemThread,
 }
 
 impl WorkerPool {
     /// Starts `workers` diff worker actors spread over `arbiters` threads.
     pub fn start(workers: usize, arbiters: usize, deps: Arc<WorkerDeps>) -> std::io::Result<Self> {
-        let (tx, rx) = std::sync::mpsc::channel();
-        let thread = std::thread::Builder::new()
-            .name("ce-workers".into())
-            .spawn(move || {
-                let system = System::new();
-                system.block_on(async move {
-                    let arbiters: Vec<ArbiterHandle> = (0..arbiters.max(1))
-                        .map(|_| Arbiter::new().handle())
-                        .collect();
-                    for id in 0..workers.max(1) {
-                        let deps = deps.clone();
-                        DiffWorker::start_in_arbiter(&arbiters[id % arbiters.len()], move |_| {
-                            DiffWorker { id, deps }
-                        });
-                    }
-                    let _ = tx.send(System::current());
+        let (system, ()) = SystemThread::start("ce-workers", arbiters, move |arbiters| {
+            for id in 0..workers.max(1) {
+                let deps = deps.clone();
+                DiffWorker::start_in_arbiter(&arbiters[id % arbiters.len()], move |_| DiffWorker {
+                    id,
+                    deps,
                 });
-                let _ = system.run();
-            })?;
-        let system = rx
-            .recv()
-            .map_err(|_| std::io::Error::other("the worker system did not start"))?;
+            }
+        })?;
         tracing::info!(workers, "diff workers started");
-        Ok(Self {
-            system,
-            thread: Some(thread),
-        })
+        Ok(Self { _system: system })
     }
 
-    /// Stops the workers. A job in flight is not acked and will be delivered again.
-    pub fn stop(mut self) {
-        self.shutdown();
-    }
-
-    fn shutdown(&mut self) {
-        self.system.stop();
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
-impl Drop for WorkerPool {
-    fn drop(&mut self) {
-        self.shutdown();
+    /// Stops the workers (as dropping the pool does).
+    pub fn stop(self) {
+        drop(self);
     }
 }
 
@@ -194,14 +166,19 @@ async fn pull(deps: &WorkerDeps) -> anyhow::Result<()> {
 
 /// How a job failed.
 enum Failure {
-    Transient(String),
+    /// Worth another try, after at least the given wait when the wiki asked for one.
+    Transient(String, Option<Duration>),
     Permanent(&'static str, String),
 }
 
 impl From<FetchError> for Failure {
     fn from(e: FetchError) -> Self {
         match e {
-            FetchError::Transient(d) => Failure::Transient(d),
+            FetchError::Transient(d) => Failure::Transient(d, None),
+            FetchError::Throttled {
+                detail,
+                retry_after,
+            } => Failure::Transient(detail, Some(retry_after)),
             FetchError::Permanent { reason, detail } => Failure::Permanent(reason, detail),
         }
     }
@@ -209,7 +186,7 @@ impl From<FetchError> for Failure {
 
 impl From<DbError> for Failure {
     fn from(e: DbError) -> Self {
-        Failure::Transient(e.to_string())
+        Failure::Transient(e.to_string(), None)
     }
 }
 
@@ -237,7 +214,19 @@ async fn handle(deps: &WorkerDeps, msg: &jetstream::Message, max_deliver: i64) -
             .await
             {
                 Ok(()) => AckKind::Term,
-                Err(_) => AckKind::Nak(Some(deps.retry_max)),
+                // Kept until the record can be written.
+                Err(crate::db::DbError::Unavailable(_)) => AckKind::Nak(Some(deps.retry_max)),
+                // The database refuses the record itself: retrying cannot help. The log is
+                // the record of last resort.
+                Err(e) => {
+                    tracing::error!(
+                        error = %e,
+                        seq,
+                        payload = %String::from_utf8_lossy(&msg.payload).escape_debug(),
+                        "malformed job could not be recorded; terminated"
+                    );
+                    AckKind::Term
+                }
             };
         }
     };
@@ -250,17 +239,17 @@ async fn handle(deps: &WorkerDeps, msg: &jetstream::Message, max_deliver: i64) -
         Err(f) => f,
     };
     let (reason, detail) = match failure {
-        Failure::Transient(detail) if max_deliver <= 0 || delivered < max_deliver => {
-            let delay = backoff(deps, delivered);
+        Failure::Transient(detail, at_least) if max_deliver <= 0 || delivered < max_deliver => {
+            // The wiki's own `Retry-After`, when it sent one, is the least wait.
+            let delay = backoff(deps, delivered).max(at_least.unwrap_or_default());
             tracing::warn!(job = %job.job.key(), delivered, ?delay, %detail, "job will be retried");
             return AckKind::Nak(Some(delay));
         }
-        Failure::Transient(detail) => {
+        Failure::Transient(detail, _) => {
             ("gave-up", format!("after {delivered} deliveries: {detail}"))
         }
         Failure::Permanent(reason, detail) => (reason, detail),
     };
-    tracing::warn!(job = %job.job.key(), reason, %detail, "job dead-lettered");
     match contributions::dead_letter(
         &deps.pool,
         job.wiki.as_str(),
@@ -274,7 +263,16 @@ async fn handle(deps: &WorkerDeps, msg: &jetstream::Message, max_deliver: i64) -
     )
     .await
     {
-        Ok(()) => AckKind::Term,
+        Ok(true) => {
+            tracing::warn!(job = %job.job.key(), reason, %detail, "job dead-lettered");
+            AckKind::Term
+        }
+        // Another delivery of this job (an admin's retry sent twice, a redelivery after a lost
+        // ack) stored its row meanwhile: the job ended as that row.
+        Ok(false) => {
+            tracing::info!(job = %job.job.key(), reason, "job failed, but its row exists; done");
+            AckKind::Ack
+        }
         // Without the record the job would vanish: keep it.
         Err(e) => {
             tracing::warn!(error = %e, "could not record a dead letter; retrying the job");
@@ -358,7 +356,7 @@ async fn measure(deps: &WorkerDeps, job: &ValidJob) -> Result<(), Failure> {
     let site = deps.api.siteinfo(&job.wiki).await?;
     let measured = tokio::task::spawn_blocking(move || stats::compute(&old_text, &new_text, &site))
         .await
-        .map_err(|e| Failure::Transient(format!("the diff task failed: {e}")))?;
+        .map_err(|e| Failure::Transient(format!("the diff task failed: {e}"), None))?;
     let row = Contribution {
         event_id: job.event.get(),
         user_id: job.user.get(),

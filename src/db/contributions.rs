@@ -37,12 +37,28 @@ pub enum Stored {
     OtherEvent(EventId),
 }
 
+/// Serialises, per edit, storing a row and writing a dead letter: each checks what the other
+/// wrote, and neither may miss the other's uncommitted work.
+async fn lock_edit(
+    tx: &deadpool_postgres::Transaction<'_>,
+    wiki: &str,
+    revision: u64,
+) -> Result<(), DbError> {
+    tx.execute(
+        "SELECT pg_advisory_xact_lock(hashtextextended('ce-edit:' || $1::text || ':' || ($2::bigint)::text, 0))",
+        &[&wiki, &(revision as i64)],
+    )
+    .await?;
+    Ok(())
+}
+
 /// Inserts the row (idempotent: a re-delivered job finds its row and changes nothing) and
-/// clears any dead letter of the same edit (a retried job that now succeeded), in one
+/// clears the dead letter of the same job (a retried job that now succeeded), in one
 /// transaction. The caller acks the job only after this commits.
 pub async fn store(pool: &Pool, c: &Contribution) -> Result<Stored, DbError> {
     let mut client = pool.get().await?;
     let tx = client.transaction().await?;
+    lock_edit(&tx, &c.wiki_id, c.revision_id).await?;
     let inserted = tx
         .query_opt(
             "INSERT INTO ce_associate_edit_to_event (event_id, user_id, user_name, wiki_id, \
@@ -94,8 +110,14 @@ pub async fn store(pool: &Pool, c: &Contribution) -> Result<Stored, DbError> {
     };
     if outcome == Stored::Done {
         tx.execute(
-            "DELETE FROM ce_dead_letters WHERE wiki_id = $1 AND revision_id = $2",
-            &[&c.wiki_id, &(c.revision_id as i64)],
+            "DELETE FROM ce_dead_letters WHERE wiki_id = $1 AND revision_id = $2 \
+             AND event_id = $3 AND user_id = $4",
+            &[
+                &c.wiki_id,
+                &(c.revision_id as i64),
+                &(c.event_id as i64),
+                &(c.user_id as i64),
+            ],
         )
         .await?;
     }
@@ -103,8 +125,10 @@ pub async fn store(pool: &Pool, c: &Contribution) -> Result<Stored, DbError> {
     Ok(outcome)
 }
 
-/// A job that cannot become a row: recorded with its reason (one per edit; a later failure of
-/// a retried job replaces the record).
+/// A job that cannot become a row: recorded with its reason, one record per job (edit, event,
+/// user; a later failure of the same job, retried, replaces it). Not written when the job's
+/// row exists — another delivery of it (a retry, twice) stored it: the job ended as that row.
+/// Returns whether it was written.
 #[allow(clippy::too_many_arguments)]
 pub async fn dead_letter(
     pool: &Pool,
@@ -116,14 +140,22 @@ pub async fn dead_letter(
     detail: &str,
     deliveries: i32,
     payload: &[u8],
-) -> Result<(), DbError> {
-    let client = pool.get().await?;
-    client
+) -> Result<bool, DbError> {
+    // The detail may quote the wiki's error text.
+    let detail = super::storable_text(detail, MAX_DETAIL);
+    let mut client = pool.get().await?;
+    let tx = client.transaction().await?;
+    lock_edit(&tx, wiki, revision).await?;
+    let written = tx
         .execute(
             "INSERT INTO ce_dead_letters (wiki_id, revision_id, event_id, user_id, reason, detail, \
-             deliveries, payload) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
-             ON CONFLICT (wiki_id, revision_id) DO UPDATE SET event_id = EXCLUDED.event_id, \
-             user_id = EXCLUDED.user_id, reason = EXCLUDED.reason, detail = EXCLUDED.detail, \
+             deliveries, payload) \
+             SELECT $1::text, $2::bigint, $3::bigint, $4::bigint, $5::text, $6::text, $7::int, \
+             $8::bytea WHERE NOT EXISTS ( \
+               SELECT 1 FROM ce_associate_edit_to_event WHERE wiki_id = $1 AND revision_id = $2 \
+               AND event_id = $3 AND user_id = $4) \
+             ON CONFLICT (wiki_id, revision_id, event_id, user_id) DO UPDATE SET \
+             reason = EXCLUDED.reason, detail = EXCLUDED.detail, \
              deliveries = EXCLUDED.deliveries, payload = EXCLUDED.payload, created_at = now(), \
              retried_at = NULL",
             &[
@@ -138,8 +170,12 @@ pub async fn dead_letter(
             ],
         )
         .await?;
-    Ok(())
+    tx.commit().await?;
+    Ok(written > 0)
 }
+
+/// Longest detail kept for a dead letter, in characters.
+const MAX_DETAIL: usize = 4000;
 
 /// The event an edit is stored for, if any (the gateway's cheap pre-check).
 pub async fn associated_event(
@@ -354,6 +390,19 @@ pub async fn mark_retried(pool: &Pool, id: i64) -> Result<Option<(Vec<u8>, i32)>
         .map(|r| (r.get(0), r.get(1))))
 }
 
+/// Undoes [`mark_retried`] when the retry could not be queued, so the dead letter counts as
+/// open again.
+pub async fn unmark_retried(pool: &Pool, id: i64) -> Result<(), DbError> {
+    let client = pool.get().await?;
+    client
+        .execute(
+            "UPDATE ce_dead_letters SET retried_at = NULL WHERE id = $1",
+            &[&id],
+        )
+        .await?;
+    Ok(())
+}
+
 /// Adds every stored edit's key to `filter` (streamed: there may be millions).
 pub async fn load_keys(
     pool: &Pool,
@@ -374,4 +423,16 @@ pub async fn load_keys(
         n += 1;
     }
     Ok(n)
+}
+
+/// Dead letters nobody has retried yet: the jobs waiting for an operator.
+pub async fn open_dead_letters(pool: &Pool) -> Result<i64, DbError> {
+    let client = pool.get().await?;
+    Ok(client
+        .query_one(
+            "SELECT count(*) FROM ce_dead_letters WHERE retried_at IS NULL",
+            &[],
+        )
+        .await?
+        .get(0))
 }

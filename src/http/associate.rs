@@ -208,43 +208,79 @@ async fn associate(
         requested_at: now.timestamp_millis(),
         client_timestamp,
     };
-    let published = tokio::time::timeout(
+    queue(
+        state,
+        &job,
+        (event, &wiki, revision),
+        now.timestamp_millis(),
+    )
+    .await
+}
+
+/// Publishes `job` under `id`, waiting for JetStream's ack (at most `PUBLISH_TIMEOUT`); a
+/// failure is `503 queue-unavailable`. The admin's dead-letter retry publishes through it too.
+pub(super) async fn publish(state: &Shared, job: &Job, id: &str) -> Result<Published, ApiError> {
+    tokio::time::timeout(
         PUBLISH_TIMEOUT,
-        jobs::publish(&state.jetstream, &state.names, &job, &job.key()),
+        jobs::publish(&state.jetstream, &state.names, job, id),
     )
     .await
     .map_err(|_| queue_unavailable("no acknowledgement in time"))?
-    .map_err(|e| queue_unavailable(format!("{e:#}")))?;
-    match published {
-        Published::Queued(seq) => {
-            tracing::info!(job = %job.key(), event_id = %event, seq, "association queued");
-            Ok(Outcome::Queued)
+    .map_err(|e| queue_unavailable(format!("{e:#}")))
+}
+
+/// Queues the job under the edit's stable id. JetStream drops a second message with that id
+/// (its duplicate window): the job it kept says what this association is.
+/// - This user's job, still queued: the same association (`already-queued`), or this user's
+///   association of the edit with another event.
+/// - Someone else's job, still queued (it will fail unless they made the edit): this user's
+///   association is work of its own, queued under an id of this user's for the edit — so
+///   that retrying it finds it instead of queuing it again.
+/// - Processed: the row says which event the edit went to; with no row the earlier job ended
+///   as a dead letter, and this association is new work under a fresh id.
+async fn queue(
+    state: &Shared,
+    job: &Job,
+    (event, wiki, revision): (EventId, &WikiId, RevisionId),
+    now_millis: i64,
+) -> Result<Outcome, ApiError> {
+    for id in [job.key(), format!("{}:u{}", job.key(), job.user_id)] {
+        let seq = match publish(state, job, &id).await? {
+            Published::Queued(seq) => {
+                tracing::info!(job = %id, event_id = %event, seq, "association queued");
+                return Ok(Outcome::Queued);
+            }
+            Published::Duplicate(seq) => seq,
+        };
+        match jobs::stored(&state.jetstream, &state.names, seq)
+            .await
+            .map_err(|e| queue_unavailable(format!("cannot read the queued job: {e:#}")))?
+        {
+            Some(earlier) if earlier.user_id == job.user_id => {
+                return if earlier.event_id == job.event_id {
+                    Ok(Outcome::AlreadyQueued)
+                } else {
+                    Err(already_associated(
+                        EventId::new(earlier.event_id).unwrap_or(event),
+                    ))
+                };
+            }
+            Some(_) => continue,
+            None => break,
         }
-        Published::Duplicate(seq) => {
-            match jobs::stored(&state.jetstream, &state.names, seq).await {
-                Some(earlier) if earlier.event_id == event.get() => Ok(Outcome::AlreadyQueued),
-                Some(earlier) => Err(already_associated(
-                    EventId::new(earlier.event_id).unwrap_or(event),
-                )),
-                // Already processed: the row says which event it went to.
-                None => match contributions::associated_event(&state.pool, &wiki, revision).await {
-                    Ok(Some(e)) if e != event => Err(already_associated(e)),
-                    Ok(Some(_)) => Ok(Outcome::AlreadyAssociated),
-                    // The earlier job ended without a row (a dead letter): this association is
-                    // new work, queued under a fresh id so the window does not swallow it.
-                    Ok(None) => {
-                        let fresh = format!("{}:{}", job.key(), now.timestamp_millis());
-                        tokio::time::timeout(
-                            PUBLISH_TIMEOUT,
-                            jobs::publish(&state.jetstream, &state.names, &job, &fresh),
-                        )
-                        .await
-                        .map_err(|_| queue_unavailable("no acknowledgement in time"))?
-                        .map_err(|e| queue_unavailable(format!("{e:#}")))?;
-                        Ok(Outcome::Queued)
-                    }
-                    Err(e) => Err(queue_unavailable(e)),
-                },
+    }
+    match contributions::associated_event(&state.pool, wiki, revision).await? {
+        Some(e) if e != event => Err(already_associated(e)),
+        Some(_) => Ok(Outcome::AlreadyAssociated),
+        None => {
+            let fresh = format!("{}:{now_millis}", job.key());
+            match publish(state, job, &fresh).await? {
+                Published::Queued(seq) => {
+                    tracing::info!(job = %fresh, event_id = %event, seq, "association queued");
+                    Ok(Outcome::Queued)
+                }
+                // The same request twice in one millisecond.
+                Published::Duplicate(_) => Ok(Outcome::AlreadyQueued),
             }
         }
     }
@@ -279,7 +315,7 @@ fn already_associated(other: EventId) -> ApiError {
 }
 
 fn queue_unavailable(detail: impl std::fmt::Display) -> ApiError {
-    tracing::warn!(%detail, "association refused: queue unavailable");
+    tracing::warn!(%detail, "job not queued: queue unavailable");
     ApiError::new(
         StatusCode::SERVICE_UNAVAILABLE,
         "campaignevents-rest-queue-unavailable",

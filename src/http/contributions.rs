@@ -19,7 +19,7 @@ use super::{ApiError, Shared};
 use crate::db::contributions::{self, Listing};
 use crate::db::events;
 use crate::etag;
-use crate::jobs::{self, Job};
+use crate::jobs::Job;
 
 const DEFAULT_LIMIT: i64 = 50;
 const MAX_LIMIT: i64 = 500;
@@ -27,37 +27,80 @@ const MAX_LIMIT: i64 = 500;
 /// Summaries by event: rendered JSON and its ETag. Invalidated by the change stream when a
 /// contribution for the event is stored (by any instance's workers); the TTL is the safety
 /// net should that notice be lost.
+/// Rendered summaries by event. A summary computed while a row for its event lands must not
+/// be kept: each event has a generation, bumped by every invalidation, and a summary is kept
+/// only if its event's generation did not move while it was computed.
 #[derive(Default)]
 pub struct Summaries {
-    map: RwLock<HashMap<EventId, RenderedSummary>>,
+    map: RwLock<SummaryMap>,
+}
+
+#[derive(Default)]
+struct SummaryMap {
+    /// Bumped when the map is emptied, which forgets generations: a summary begun before
+    /// that is not kept either.
+    era: u64,
+    events: HashMap<EventId, SummaryEntry>,
+}
+
+#[derive(Default)]
+struct SummaryEntry {
+    generation: u64,
+    rendered: Option<RenderedSummary>,
 }
 
 /// When it was rendered, the JSON, its ETag.
 type RenderedSummary = (Instant, Arc<[u8]>, String);
 
+/// What a summary was computed against: the map's era and the event's generation.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct SummaryStamp(u64, u64);
+
 const SUMMARY_TTL: Duration = Duration::from_secs(60);
+
+/// Most events whose summaries (and generations) are remembered before the map is emptied.
+const SUMMARIES_MAX: usize = 10_000;
 
 impl Summaries {
     pub fn invalidate(&self, event: EventId) {
-        self.map
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&event);
-    }
-
-    fn get(&self, event: EventId) -> Option<(Arc<[u8]>, String)> {
-        let map = self.map.read().unwrap_or_else(|p| p.into_inner());
-        map.get(&event)
-            .filter(|(at, _, _)| at.elapsed() < SUMMARY_TTL)
-            .map(|(_, body, tag)| (body.clone(), tag.clone()))
-    }
-
-    fn put(&self, event: EventId, body: Arc<[u8]>, tag: String) {
         let mut map = self.map.write().unwrap_or_else(|p| p.into_inner());
-        if map.len() > 10_000 {
-            map.clear();
+        if map.events.len() >= SUMMARIES_MAX && !map.events.contains_key(&event) {
+            map.era += 1;
+            map.events.clear();
         }
-        map.insert(event, (Instant::now(), body, tag));
+        let entry = map.events.entry(event).or_default();
+        entry.generation += 1;
+        entry.rendered = None;
+    }
+
+    /// The fresh summary, or the stamp to compute one against.
+    fn get(&self, event: EventId) -> Result<(Arc<[u8]>, String), SummaryStamp> {
+        let map = self.map.read().unwrap_or_else(|p| p.into_inner());
+        match map.events.get(&event) {
+            Some(SummaryEntry {
+                rendered: Some((at, body, tag)),
+                ..
+            }) if at.elapsed() < SUMMARY_TTL => Ok((body.clone(), tag.clone())),
+            Some(e) => Err(SummaryStamp(map.era, e.generation)),
+            None => Err(SummaryStamp(map.era, 0)),
+        }
+    }
+
+    /// Keeps a summary computed against `stamp`, unless a row landed for the event since.
+    fn put(&self, event: EventId, stamp: SummaryStamp, body: Arc<[u8]>, tag: String) {
+        let mut map = self.map.write().unwrap_or_else(|p| p.into_inner());
+        if map.era != stamp.0 {
+            return;
+        }
+        if map.events.len() >= SUMMARIES_MAX && !map.events.contains_key(&event) {
+            map.era += 1;
+            map.events.clear();
+            return;
+        }
+        let entry = map.events.entry(event).or_default();
+        if entry.generation == stamp.1 {
+            entry.rendered = Some((Instant::now(), body, tag));
+        }
     }
 }
 
@@ -87,11 +130,18 @@ fn limit(query: &Query) -> Result<i64, ApiError> {
     }
 }
 
-/// `"{microseconds}_{id}"` of the last row shown.
+/// `"{microseconds}_{id}"` of the last row shown. The time must be one Postgres can hold
+/// (years 1 to 9999 here; rows are far inside that), or the query would fail.
 fn parse_continue(raw: &str) -> Option<(DateTime<Utc>, i64)> {
+    const MIN_MICROS: i64 = -62_135_596_800_000_000; // 0001-01-01T00:00:00Z
+    const MAX_MICROS: i64 = 253_402_300_799_999_999; // 9999-12-31T23:59:59.999999Z
     let (t, id) = raw.split_once('_')?;
+    let micros = t
+        .parse()
+        .ok()
+        .filter(|m| (MIN_MICROS..=MAX_MICROS).contains(m))?;
     Some((
-        DateTime::from_timestamp_micros(t.parse().ok()?)?,
+        DateTime::from_timestamp_micros(micros)?,
         id.parse().ok().filter(|i| *i > 0)?,
     ))
 }
@@ -143,15 +193,15 @@ pub async fn summary(
 ) -> Result<Response, ApiError> {
     let event = event_id_param(&params)?;
     let (body, tag) = match state.summaries.get(event) {
-        Some(hit) => hit,
-        None => {
+        Ok(hit) => hit,
+        Err(stamp) => {
             existing_event(&state, event).await?;
             let s = contributions::summary(&state.pool, event).await?;
             let body: Arc<[u8]> = serde_json::to_vec(&s)
                 .map_err(|_| ApiError::internal())?
                 .into();
             let tag = etag::of(&body);
-            state.summaries.put(event, body.clone(), tag.clone());
+            state.summaries.put(event, stamp, body.clone(), tag.clone());
             (body, tag)
         }
     };
@@ -305,16 +355,14 @@ pub async fn retry_dead_letter(
         )
     })?;
     let message_id = format!("{}:retry:{id}:{}", job.key(), Utc::now().timestamp_millis());
-    jobs::publish(&state.jetstream, &state.names, &job, &message_id)
-        .await
-        .map_err(|e| {
-            tracing::warn!(error = %format!("{e:#}"), "dead letter retry not queued");
-            ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "campaignevents-rest-queue-unavailable",
-                "The job could not be queued right now; please try again shortly.",
-            )
-        })?;
+    if let Err(e) = super::associate::publish(&state, &job, &message_id).await {
+        // Nothing was queued: the dead letter is open again (if this fails too, the admin's
+        // next retry sets it right).
+        if let Err(e) = contributions::unmark_retried(&state.pool, id).await {
+            tracing::warn!(error = %e, "dead letter left marked as retried");
+        }
+        return Err(e);
+    }
     Ok(warp::reply::with_status(
         warp::reply::json(&serde_json::json!({"status": "queued", "jobId": job.key()})),
         StatusCode::ACCEPTED,

@@ -197,12 +197,8 @@ async fn associating_twice_keeps_one_row_and_another_event_is_refused() {
         "campaignevents-event-contribution-already-associated"
     );
     let n: i64 = app
-        .db()
-        .await
-        .query_one("SELECT count(*) FROM ce_associate_edit_to_event", &[])
-        .await
-        .unwrap()
-        .get(0);
+        .count("SELECT count(*) FROM ce_associate_edit_to_event", &[])
+        .await;
     assert_eq!(n, 1);
 }
 
@@ -574,6 +570,16 @@ async fn contributions_list_summary_and_feed() {
         )))
         .await;
     assert_eq!(s, 400);
+    // Well formed, but a time no database holds: refused as a bad token, not a 500.
+    let (s, v) = app
+        .get_json(&app.v0(&format!(
+            "/event_registration/{event}/contributions?continue=-300000000000000000_1"
+        )))
+        .await;
+    assert_eq!(
+        (s, assert_error_shape(s, &v).as_str()),
+        (400, "paramvalidator-badvalue")
+    );
 
     let url = app.v0(&format!(
         "/event_registration/{event}/contributions/summary"
@@ -663,26 +669,160 @@ async fn an_edit_whose_earlier_job_was_dead_lettered_can_be_associated_again_at_
         (202, Some("queued")),
         "{body}"
     );
+    // Each accepted association ended as its own record: Bob's as the row, Alice's as her
+    // dead letter, which Bob's row does not erase.
+    let (row, dead) = one_row_and_one_dead_letter(&app).await;
+    assert_eq!(row, (43, event as i64));
+    assert_eq!(dead, (ALICE as i64, "not-owner".to_owned()));
+}
+
+/// Waits until the database holds one contribution row and one dead letter; then returns the
+/// row's (user, event) and the dead letter's (user, reason).
+async fn one_row_and_one_dead_letter(app: &TestApp) -> ((i64, i64), (i64, String)) {
+    eventually(
+        "one row and one dead letter",
+        Duration::from_secs(20),
+        async || {
+            let rows = app
+                .count("SELECT count(*) FROM ce_associate_edit_to_event", &[])
+                .await;
+            let dead = app.count("SELECT count(*) FROM ce_dead_letters", &[]).await;
+            (rows, dead) == (1, 1)
+        },
+    )
+    .await;
     let db = app.db().await;
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let rows: i64 = db
-            .query_one("SELECT count(*) FROM ce_associate_edit_to_event", &[])
+    let row = db
+        .query_one(
+            "SELECT user_id, event_id FROM ce_associate_edit_to_event",
+            &[],
+        )
+        .await
+        .unwrap();
+    let dead = db
+        .query_one("SELECT user_id, reason FROM ce_dead_letters", &[])
+        .await
+        .unwrap();
+    ((row.get(0), row.get(1)), (dead.get(0), dead.get(1)))
+}
+
+/// Someone else's job for an edit, still queued, does not swallow the author's association:
+/// the author's is queued as work of its own (and a retry of it finds it), and each ends on
+/// its own — the author's as the row, the other as a dead letter.
+#[tokio::test]
+async fn a_queued_job_of_someone_else_does_not_swallow_the_authors_association() {
+    let wiki = MockWiki::start().await;
+    // A gateway without workers: the jobs stay queued until a peer with workers starts.
+    let file = wikis_file_for(&wiki);
+    let gateway = spawn_app_with(|s| {
+        s.common.wikis_file = Some(file);
+        s.no_workers = true;
+    })
+    .await;
+    let event = gateway.create_event(1, &tracking_event(&["ptwiki"])).await;
+    register(&gateway, event, ALICE).await;
+    register(&gateway, event, 43).await;
+    let bob = token(43, "Bob", &[]);
+    let bobs = wiki.rev("Prosa", 2);
+
+    let (s, body) = post_associate(&gateway, &alice(), &assoc(event, "ptwiki", bobs)).await;
+    assert_eq!(
+        (s, body["status"].as_str()),
+        (202, Some("queued")),
+        "{body}"
+    );
+    let (s, body) = post_associate(&gateway, &bob, &assoc(event, "ptwiki", bobs)).await;
+    assert_eq!(
+        (s, body["status"].as_str()),
+        (202, Some("queued")),
+        "{body}"
+    );
+    let (s, body) = post_associate(&gateway, &bob, &assoc(event, "ptwiki", bobs)).await;
+    assert_eq!(
+        (s, body["status"].as_str()),
+        (202, Some("already-queued")),
+        "{body}"
+    );
+    // Bob associating the same edit with another event while his job is queued: refused.
+    let other = gateway.create_event(1, &tracking_event(&["ptwiki"])).await;
+    register(&gateway, other, 43).await;
+    let (s, body) = post_associate(&gateway, &bob, &assoc(other, "ptwiki", bobs)).await;
+    assert_eq!(
+        (s, assert_error_shape(s, &body).as_str()),
+        (400, "campaignevents-event-contribution-already-associated")
+    );
+
+    let _workers = gateway.peer_with(|s| s.no_workers = false).await;
+    let (row, dead) = one_row_and_one_dead_letter(&gateway).await;
+    assert_eq!(row, (43, event as i64));
+    assert_eq!(dead, (ALICE as i64, "not-owner".to_owned()));
+}
+
+/// A dead letter records one job (edit, event, user): two failed jobs for one edit keep two
+/// records, the same job failing again replaces its own, and a job whose row exists — stored
+/// by another delivery of it — writes none.
+#[tokio::test]
+async fn a_dead_letter_is_one_jobs_and_none_is_written_once_its_row_exists() {
+    use campaign_events::db::contributions::dead_letter;
+    let app = spawn_app().await;
+    let pool = &app.state.pool;
+    let (e1, e2) = (
+        app.create_event(1, &tracking_event(&["ptwiki"])).await,
+        app.create_event(1, &tracking_event(&["ptwiki"])).await,
+    );
+    let letter = |event: u64, reason: &'static str, detail: &'static str| async move {
+        dead_letter(pool, "ptwiki", 7, event, ALICE, reason, detail, 1, b"job")
             .await
             .unwrap()
-            .get(0);
-        let dead: i64 = db
-            .query_one("SELECT count(*) FROM ce_dead_letters", &[])
+    };
+    assert!(letter(e1, "not-owner", "").await);
+    // The wiki's text may hold a NUL, which Postgres' text refuses: replaced, still written.
+    assert!(letter(e2, "outside-event-window", "a\0b").await);
+    assert!(letter(e1, "gave-up", "after 10 deliveries").await);
+    let db = app.db().await;
+    let rows: Vec<(i64, String, String)> = db
+        .query(
+            "SELECT event_id, reason, detail FROM ce_dead_letters ORDER BY event_id",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
+    assert_eq!(
+        rows,
+        vec![
+            (e1 as i64, "gave-up".into(), "after 10 deliveries".into()),
+            (
+                e2 as i64,
+                "outside-event-window".into(),
+                "a\u{FFFD}b".into()
+            ),
+        ]
+    );
+
+    db.execute(
+        "INSERT INTO ce_associate_edit_to_event (event_id, user_id, user_name, wiki_id, \
+         revision_id, page_id, page_title, namespace, bytes_added, bytes_removed, chars_added, \
+         chars_removed, links_added, links_removed, refs_added, refs_removed, is_new_article, \
+         rev_timestamp, associated_at) \
+         VALUES ($1, $2, 'Alice', 'ptwiki', 8, 1, 'X', 0, 0, 0, 0, 0, 0, 0, 0, 0, false, now(), now())",
+        &[&(e1 as i64), &(ALICE as i64)],
+    )
+    .await
+    .unwrap();
+    assert!(
+        !dead_letter(pool, "ptwiki", 8, e1, ALICE, "gave-up", "", 10, b"job")
             .await
             .unwrap()
-            .get(0);
-        if (rows, dead) == (1, 0) {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "rows {rows}, dead letters {dead}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    );
+    assert_eq!(
+        app.count(
+            "SELECT count(*) FROM ce_dead_letters WHERE revision_id = 8",
+            &[]
+        )
+        .await,
+        0
+    );
 }
