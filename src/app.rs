@@ -85,9 +85,12 @@ impl Application {
 
         let client = nats::connect(&settings.common.nats_url).await?;
         let jetstream = nats::jetstream(client.clone());
-        let names = Names::new(&settings.common.stream_prefix).with_edits_ack_wait(
+        let mut names = Names::new(&settings.common.stream_prefix).with_edits_ack_wait(
             std::time::Duration::from_secs(settings.workers.diff_ack_wait_secs),
         );
+        if let Some(replicas) = settings.common.nats_stream_replicas {
+            names = names.with_replicas(usize::from(replicas));
+        }
         nats::ensure_streams(&jetstream, &names).await?;
 
         let metrics = Arc::new(crate::metrics::Metrics::new());
@@ -142,6 +145,7 @@ impl Application {
                 associated: crate::associated::AssociatedEdits::with_capacity(0),
                 metrics: metrics.clone(),
                 openapi: http::openapi::document(),
+                backlog: Default::default(),
             });
             Some(Gateway {
                 listener,
@@ -200,13 +204,21 @@ impl Application {
                 fired(&mut shutdown).await;
             }
         }
+        // Each step is bounded by the grace: with a dependency gone (NATS away, so a drain
+        // cannot finish) the process must still exit when told to.
+        let grace = settings.shutdown_grace();
         if let Some(w) = workers {
             // Joining threads blocks; a job in flight is left unacked and will be redelivered.
-            let _ = tokio::task::spawn_blocking(move || w.stop()).await;
+            let stopping = tokio::task::spawn_blocking(move || w.stop());
+            if tokio::time::timeout(grace, stopping).await.is_err() {
+                tracing::warn!("diff workers did not stop within the grace; exiting anyway");
+            }
         }
         pool.close();
-        if let Err(e) = nats.drain().await {
-            tracing::debug!(error = %e, "NATS drain");
+        match tokio::time::timeout(grace, nats.drain()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::debug!(error = %e, "NATS drain"),
+            Err(_) => tracing::warn!("NATS drain did not finish within the grace; exiting anyway"),
         }
         tracing::info!("stopped");
         Ok(())

@@ -1,4 +1,5 @@
-//! The command line: `serve`, `migrate`, `token`, `healthcheck`.
+//! The command line: `serve`, `migrate`, `token`, `publish-registration`, `report`,
+//! `healthcheck`.
 
 use std::time::Duration;
 
@@ -28,6 +29,8 @@ pub enum Command {
     Token(TokenArgs),
     /// Publish a registration command on NATS, as a client would.
     PublishRegistration(PublishArgs),
+    /// The cache evaluation on live data: size, hit ratio, freshness, cached vs database reads.
+    Report(crate::report::ReportArgs),
     /// Exit 0 when the local service answers ready on /readyz (for container health checks).
     Healthcheck {
         /// Address of the service to check.
@@ -131,6 +134,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("published at stream sequence {seq}");
             Ok(())
         }
+        Command::Report(args) => crate::report::run(args).await,
         Command::Healthcheck { listen_addr } => healthcheck(listen_addr).await,
     }
 }

@@ -15,6 +15,7 @@ pub mod jobs;
 pub mod metrics;
 pub mod nats;
 pub mod registrations;
+pub mod report;
 pub mod stats;
 pub mod telemetry;
 pub mod wiki_api;

@@ -165,7 +165,7 @@ impl Default for Metrics {
     }
 }
 
-fn gauge(out: &mut String, name: &str, help: &str, v: u64) {
+pub fn gauge(out: &mut String, name: &str, help: &str, v: u64) {
     let _ = write!(
         out,
         "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}\n"
@@ -179,22 +179,51 @@ fn counter(out: &mut String, name: &str, help: &str, v: u64) {
     );
 }
 
+/// The size of a memory page, which `/proc`'s resident-set figures count in (4 KiB on
+/// x86-64, 16 or 64 KiB on some arm64 kernels).
+pub fn page_size() -> u64 {
+    // SAFETY: sysconf has no memory preconditions.
+    let size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    u64::try_from(size).ok().filter(|&s| s > 0).unwrap_or(4096)
+}
+
+/// Clock ticks per second of `/proc`'s CPU times (USER_HZ: 100 on every Linux port in use).
+pub const PROC_TICKS_PER_SECOND: f64 = 100.0;
+
+/// What `/proc/PID/stat` says of a process (Linux).
+#[derive(Debug, Clone, Copy)]
+pub struct ProcStat {
+    /// User and system CPU time, in clock ticks ([`PROC_TICKS_PER_SECOND`]).
+    pub cpu_ticks: u64,
+    pub threads: u64,
+    pub rss_pages: u64,
+}
+
+impl ProcStat {
+    /// This process's, or `pid`'s; `None` where there is no such file (gone, or not Linux).
+    pub fn read(pid: Option<u32>) -> Option<Self> {
+        let path = pid.map_or("/proc/self/stat".to_owned(), |p| format!("/proc/{p}/stat"));
+        let stat = std::fs::read_to_string(path).ok()?;
+        // Fields after the command name, which is in parentheses and may contain spaces:
+        // utime and stime are fields 14 and 15 of stat, i.e. 11 and 12 after the name.
+        let (_, rest) = stat.rsplit_once(')')?;
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        let num = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+        Some(Self {
+            cpu_ticks: num(11) + num(12),
+            threads: num(17),
+            rss_pages: num(21),
+        })
+    }
+}
+
 /// The usual `process_*` metrics, from /proc (Linux; elsewhere they are left out).
 fn process_metrics(out: &mut String) {
-    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+    let Some(stat) = ProcStat::read(None) else {
         return;
     };
-    // Fields after the command name, which is in parentheses and may contain spaces.
-    let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else {
-        return;
-    };
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = 100.0; // USER_HZ on Linux
-    let num = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
-    // utime and stime are fields 14 and 15 of stat, i.e. 11 and 12 after the name.
-    let cpu = (num(11) + num(12)) / ticks;
-    let rss_pages = num(21);
-    let threads = num(17);
+    let cpu = stat.cpu_ticks as f64 / PROC_TICKS_PER_SECOND;
+    let threads = stat.threads;
     let _ = write!(
         out,
         "# HELP process_cpu_seconds_total Total user and system CPU time spent in seconds.\n\
@@ -203,7 +232,7 @@ fn process_metrics(out: &mut String) {
          # TYPE process_resident_memory_bytes gauge\nprocess_resident_memory_bytes {}\n\
          # HELP process_threads Number of OS threads in the process.\n\
          # TYPE process_threads gauge\nprocess_threads {threads}\n",
-        rss_pages * 4096.0
+        stat.rss_pages * page_size()
     );
     if let Ok(fds) = std::fs::read_dir("/proc/self/fd") {
         let _ = write!(
@@ -213,4 +242,14 @@ fn process_metrics(out: &mut String) {
             fds.count()
         );
     }
+}
+
+/// The value of one sample in Prometheus text: the line whose series is exactly `series`
+/// (name and labels as rendered, e.g. `ce_cache_lookups_total{result="hit"}`). For the report,
+/// which reads a live instance's `/metrics`, and for the tests and benchmarks.
+pub fn sample(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find(|l| l.starts_with(series) && l[series.len()..].starts_with(' '))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
 }

@@ -2,7 +2,9 @@
 //! and the assembly of every route in `routes::ROUTES`.
 
 mod associate;
+pub mod backlog;
 mod contributions;
+mod dashboard;
 mod errors;
 mod events;
 mod ongoing;
@@ -54,6 +56,8 @@ pub struct State {
     pub associated: crate::associated::AssociatedEdits,
     /// Built once at start from the route table.
     pub openapi: serde_json::Value,
+    /// The backlog and open dead letters, shared by `/metrics` and the dashboard.
+    pub backlog: backlog::BacklogProbe,
 }
 
 pub type Shared = Arc<State>;
@@ -249,6 +253,11 @@ pub fn routes(
     let readyz = READYZ.filter().and(s()).and_then(|_, st| ops::readyz(st));
     let openapi = OPENAPI.filter().and(s()).and_then(|_, st| ops::openapi(st));
     let metrics = METRICS.filter().and(s()).and_then(|_, st| ops::metrics(st));
+    let dashboard_page = DASHBOARD.filter().and_then(|_| dashboard::page());
+    let dashboard_data = DASHBOARD_DATA
+        .filter()
+        .and(s())
+        .and_then(|_, st| dashboard::data(st));
     let create = EVENT_CREATE
         .filter()
         .and(s())
@@ -366,6 +375,8 @@ pub fn routes(
         tagged(&READYZ, readyz),
         tagged(&METRICS, metrics),
         tagged(&OPENAPI, openapi),
+        tagged(&DASHBOARD, dashboard_page),
+        tagged(&DASHBOARD_DATA, dashboard_data),
         tagged(&EVENT_CREATE, create),
         tagged(&EVENT_GET, get),
         tagged(&EVENT_UPDATE, update),

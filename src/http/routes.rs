@@ -95,6 +95,8 @@ pub static ROUTES: &[&RouteSpec] = &[
     &READYZ,
     &METRICS,
     &OPENAPI,
+    &DASHBOARD,
+    &DASHBOARD_DATA,
     &EVENT_CREATE,
     &EVENT_GET,
     &EVENT_UPDATE,
@@ -367,6 +369,30 @@ pub static OPENAPI: RouteSpec = RouteSpec {
     query: &[],
     body: None,
     responses: &[(200, "OpenAPI 3 document", None)],
+};
+
+pub static DASHBOARD: RouteSpec = RouteSpec {
+    id: "dashboard",
+    method: Method::GET,
+    path: "/",
+    summary: "The operator dashboard: one self-contained HTML page.",
+    access: Access::Public,
+    query: &[],
+    body: None,
+    responses: &[(200, "text/html", None)],
+};
+
+pub static DASHBOARD_DATA: RouteSpec = RouteSpec {
+    id: "dashboardData",
+    method: Method::GET,
+    path: "/dashboard.json",
+    summary: "What the dashboard shows beyond /metrics: the diff workers' backlog, open dead \
+              letters (null when a dependency does not answer) and the events starting or \
+              ending in the next 24 hours.",
+    access: Access::Public,
+    query: &[],
+    body: None,
+    responses: &[(200, "dashboard data", None)],
 };
 
 pub static EVENT_CREATE: RouteSpec = RouteSpec {

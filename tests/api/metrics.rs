@@ -1,16 +1,13 @@
 //! `/metrics`: every metric CONTRACT.md names, in Prometheus' text format, moving with the
 //! service's work.
 
+use std::time::Duration;
+
 use crate::associate::{alice, assoc, outcome, post_associate, setup, ALICE};
 use crate::cache::ongoing_ids;
+use crate::helpers::eventually;
 
-/// The value of the sample whose line starts with `series` (name and labels exactly).
-fn sample(text: &str, series: &str) -> Option<f64> {
-    text.lines()
-        .find(|l| l.starts_with(series) && l[series.len()..].starts_with(' '))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
-}
+pub use campaign_events::metrics::sample;
 
 #[tokio::test]
 async fn metrics_name_everything_the_contract_lists_and_follow_the_work() {
@@ -50,6 +47,19 @@ async fn metrics_name_everything_the_contract_lists_and_follow_the_work() {
         );
     }
     assert_eq!(sample(&text, "ce_cache_actors"), Some(1.0));
+    // Asked of NATS and Postgres at scrape time under a timeout: on a busy machine one scrape
+    // may leave them out, so ask again.
+    eventually(
+        "the backlog and open dead letters in /metrics",
+        Duration::from_secs(10),
+        async || {
+            let t = app.metrics_text().await;
+            sample(&t, "ce_jobs_pending") == Some(0.0)
+                && sample(&t, "ce_dead_letters_open") == Some(0.0)
+                && t.contains("# TYPE ce_jobs_in_flight gauge")
+        },
+    )
+    .await;
     assert_eq!(sample(&text, "ce_cache_events"), Some(1.0));
     let stats = app.state.cache.stats();
     assert_eq!(
@@ -96,5 +106,62 @@ async fn metrics_name_everything_the_contract_lists_and_follow_the_work() {
             (campaign_events::metrics::BYTES_PER_PARTICIPANT
                 + campaign_events::metrics::BYTES_PER_EVENT) as f64
         )
+    );
+}
+
+fn trimmed_rss() -> f64 {
+    campaign_events::report::measure::trimmed_rss() as f64
+}
+
+async fn memory_gauge(app: &crate::helpers::TestApp) -> f64 {
+    app.metric("ce_cache_memory_bytes").await.unwrap()
+}
+
+/// `ce_cache_memory_bytes` is an estimate (participants × the bytes the cache benchmark
+/// measured per participant). Here it is checked against what this process really grows by
+/// when 50,000 participants come into the cache (nextest runs each test in its own process).
+#[tokio::test]
+async fn the_memory_estimate_matches_the_measured_rss_growth() {
+    use campaign_events::db::store::PgStore;
+    use campaign_events_actors::domain::UserId;
+
+    const N: i64 = 50_000;
+    let app = crate::helpers::spawn_app().await;
+    let event = app.create_event(1, &crate::cache::ongoing_event()).await;
+    app.db()
+        .await
+        .execute(
+            "INSERT INTO ce_participants (event_id, user_id, registered_at, last_change_at)
+               SELECT $1, g, now(), now() FROM generate_series(1, $2::bigint) g",
+            &[&(event as i64), &N],
+        )
+        .await
+        .unwrap();
+
+    let (rss_before, gauge_before) = (trimmed_rss(), memory_gauge(&app).await);
+    let store = PgStore::new(app.state.pool.clone());
+    let report = app.state.cache.warm_up(&store).await.unwrap();
+    assert_eq!(report.users as i64, N);
+    // Actors are built on their arbiters after the warm-up returns: wait until each answers
+    // (on a busy machine an ask may time out; it is asked again).
+    for user in 1..=N {
+        let user = UserId::new(user as u64).unwrap();
+        eventually("every actor answers", Duration::from_secs(60), async || {
+            app.state
+                .cache
+                .ongoing(user)
+                .await
+                .is_ok_and(|events| events.len() == 1)
+        })
+        .await;
+    }
+    let (rss_after, gauge_after) = (trimmed_rss(), memory_gauge(&app).await);
+
+    let measured = (rss_after - rss_before) / N as f64;
+    let estimated = (gauge_after - gauge_before) / N as f64;
+    eprintln!("per participant: estimated {estimated:.0} B, measured {measured:.0} B");
+    assert!(
+        (estimated - measured).abs() / measured < 0.25,
+        "estimate {estimated:.0} B vs measured {measured:.0} B per participant"
     );
 }
