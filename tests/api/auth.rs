@@ -48,13 +48,7 @@ async fn missing_malformed_forged_and_expired_tokens_are_401() {
         assert_eq!(s, 401, "{what}: {body}");
         assert_eq!(assert_error_shape(s, &body), "rest-unauthorized", "{what}");
     }
-    let count: i64 = app
-        .db()
-        .await
-        .query_one("SELECT count(*) FROM ce_events", &[])
-        .await
-        .unwrap()
-        .get(0);
+    let count: i64 = app.count("SELECT count(*) FROM ce_events", &[]).await;
     assert_eq!(count, 0, "nothing was written");
 }
 

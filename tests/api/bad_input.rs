@@ -138,13 +138,7 @@ async fn malformed_and_invalid_event_bodies_are_400_with_the_field_named() {
     )
     .await;
 
-    let count: i64 = app
-        .db()
-        .await
-        .query_one("SELECT count(*) FROM ce_events", &[])
-        .await
-        .unwrap()
-        .get(0);
+    let count: i64 = app.count("SELECT count(*) FROM ce_events", &[]).await;
     assert_eq!(count, 1, "only the setup event exists");
     let (_, ev) = app
         .get_json(&app.v0(&format!("/event_registration/{event}")))

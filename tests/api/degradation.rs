@@ -5,28 +5,18 @@ use std::time::{Duration, Instant};
 
 use crate::cache::{ongoing_event, ongoing_ids, register};
 use crate::helpers::*;
+use crate::private::PrivatePostgres;
 
-async fn set_connections(app: &TestApp, allowed: bool) {
-    admin()
-        .await
-        .batch_execute(&format!(
-            "ALTER DATABASE \"{}\" WITH ALLOW_CONNECTIONS {allowed}",
-            app.db_name
-        ))
-        .await
-        .unwrap();
-    if !allowed {
-        app.db_kill_connections().await;
-    }
-}
-
-#[tokio::test]
+/// Postgres here is a server of the test's own, really killed (SIGKILL) and started again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_postgres_down_cached_reads_answer_writes_are_503_and_it_recovers_alone() {
-    let app = spawn_app().await;
+    let mut pg = PrivatePostgres::start();
+    let database_url = pg.url(&unique_name("ce_degraded"));
+    let app = spawn_app_with(|s| s.common.database_url = database_url).await;
     let event = app.create_event(1, &ongoing_event()).await;
     register(&app, event, 31).await;
 
-    set_connections(&app, false).await;
+    pg.kill();
     // The post-edit read needs no database.
     assert_eq!(ongoing_ids(&app, 31).await, vec![event]);
     assert_eq!(ongoing_ids(&app, 32).await, Vec::<u64>::new());
@@ -44,7 +34,7 @@ async fn with_postgres_down_cached_reads_answer_writes_are_503_and_it_recovers_a
     assert_ne!(body["checks"]["postgres"], "ok", "{body}");
 
     // Back, with no restart of the service.
-    set_connections(&app, true).await;
+    tokio::task::block_in_place(|| pg.up());
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
         let (s, _) = register(&app, event, 33).await;
@@ -57,4 +47,45 @@ async fn with_postgres_down_cached_reads_answer_writes_are_503_and_it_recovers_a
     assert_eq!(ongoing_ids(&app, 33).await, vec![event]);
     let (s, _) = app.get_json(&app.url("/readyz")).await;
     assert_eq!(s, 200);
+}
+
+async fn fallback_lookups(app: &TestApp) -> f64 {
+    app.metric("ce_cache_lookups_total{result=\"fallback\"}")
+        .await
+        .unwrap_or(0.0)
+}
+
+#[tokio::test]
+async fn an_actor_that_does_not_answer_in_time_sends_the_read_to_the_database_and_is_counted() {
+    let app = spawn_app_with(|s| s.cache.cache_ask_timeout_ms = 150).await;
+    let first = app.create_event(1, &ongoing_event()).await;
+    let second = app.create_event(1, &ongoing_event()).await;
+    register(&app, first, 41).await;
+    assert_eq!(ongoing_ids(&app, 41).await, vec![first]);
+    let before = fallback_lookups(&app).await;
+
+    // The actor's thread is stuck for a while, and a registration is queued behind it: the
+    // read must ask the actor (a change is in flight), which cannot answer in time.
+    // Long enough that the registration and the read both happen while it lasts, even on a
+    // busy machine; the read must not wait for it.
+    let stall = Duration::from_secs(8);
+    let stalled_at = Instant::now();
+    assert!(app.state.cache.inject_stall(
+        campaign_events_actors::domain::UserId::new(41).unwrap(),
+        stall
+    ));
+    let (s, body) = register(&app, second, 41).await;
+    assert_eq!(s, 200, "{body}");
+    assert_eq!(ongoing_ids(&app, 41).await, vec![first, second]);
+    assert!(
+        stalled_at.elapsed() < stall,
+        "the read waited for the stalled actor: {:?}",
+        stalled_at.elapsed()
+    );
+    assert_eq!(fallback_lookups(&app).await, before + 1.0);
+
+    // Once the actor is back, reads come from the cache again, with the same answer.
+    tokio::time::sleep(stall.saturating_sub(stalled_at.elapsed())).await;
+    assert_eq!(ongoing_ids(&app, 41).await, vec![first, second]);
+    assert_eq!(fallback_lookups(&app).await, before + 1.0);
 }

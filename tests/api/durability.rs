@@ -1,12 +1,10 @@
 //! Invariant 5, with real kills: hundreds of accepted associations while the worker process is
-//! killed (SIGKILL) and restarted, NATS is killed and restarted, Postgres drops every
-//! connection and refuses new ones for a while, and the wiki's API fails — afterwards every
+//! killed (SIGKILL) and restarted, NATS and Postgres are killed (SIGKILL) and restarted, and
+//! the wiki's API fails — afterwards every
 //! accepted job is exactly one row or one dead letter.
 //!
-//! NATS here is a private `nats-server` (its own port and store) so that killing it does not
-//! disturb the other tests. The shared Postgres server cannot be restarted under parallel tests,
-//! so its outage is this database's: every backend terminated and connections refused, which is
-//! what a restart looks like from the service.
+//! NATS and Postgres here are servers of the test's own (`crate::private`: their own ports and
+//! storage), so that killing them does not disturb the other tests.
 
 use std::collections::{HashMap, HashSet};
 use std::process::{Child, Command, Stdio};
@@ -18,7 +16,29 @@ use serde_json::Value;
 use crate::associate::{alice, assoc, tracking_event, ALICE};
 use crate::cache::register;
 use crate::helpers::*;
+use crate::private::{PrivateNats, PrivatePostgres};
 use crate::wiki::{Fault, FixtureRev, MockWiki};
+
+/// A child process killed (SIGKILL) when dropped, so a failing test leaves no worker behind.
+struct KilledOnDrop(Child);
+
+impl Drop for KilledOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Kills the private NATS and waits until the app's client has noticed.
+async fn nats_down(nats: &mut PrivateNats, app: &TestApp) {
+    nats.kill();
+    eventually(
+        "the client never noticed",
+        Duration::from_secs(10),
+        async || !connected(app),
+    )
+    .await;
+}
 
 fn connected(app: &TestApp) -> bool {
     matches!(
@@ -27,118 +47,33 @@ fn connected(app: &TestApp) -> bool {
     )
 }
 
-/// A nats-server of this test's own.
-struct PrivateNats {
-    port: u16,
-    dir: std::path::PathBuf,
-    child: Option<Child>,
-}
-
-impl PrivateNats {
-    fn start() -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let dir = std::env::temp_dir().join(unique_name("nats"));
-        std::fs::create_dir_all(&dir).unwrap();
-        let mut n = PrivateNats {
-            port,
-            dir,
-            child: None,
-        };
-        n.up();
-        n
-    }
-
-    fn url(&self) -> String {
-        format!("nats://127.0.0.1:{}", self.port)
-    }
-
-    fn up(&mut self) {
-        let child = Command::new("nats-server")
-            .args([
-                "-a",
-                "127.0.0.1",
-                "-p",
-                &self.port.to_string(),
-                "-js",
-                "-sd",
-            ])
-            .arg(&self.dir)
+/// `campaign-events serve --workers-only` as a child process.
+fn worker_process(app: &TestApp, nats: &PrivateNats, wikis_file: &std::path::Path) -> KilledOnDrop {
+    KilledOnDrop(
+        Command::new(env!("CARGO_BIN_EXE_campaign-events"))
+            .args(["serve", "--workers-only"])
+            .env("DATABASE_URL", &app.settings.common.database_url)
+            .env("NATS_URL", nats.url())
+            .env("STREAM_PREFIX", &app.prefix)
+            .env("WIKIS_FILE", wikis_file)
+            .env("DIFF_WORKERS", "8")
+            .env("DIFF_ACK_WAIT_SECS", "2")
+            .env("DIFF_RETRY_BASE_MS", "50")
+            .env("DIFF_RETRY_MAX_MS", "400")
+            .env("WIKI_API_TIMEOUT_SECS", "2")
+            .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .expect("nats-server runs");
-        self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(Instant::now() < deadline, "private NATS did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    /// SIGKILL: a crash, not a clean stop.
-    fn kill(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-impl Drop for PrivateNats {
-    fn drop(&mut self) {
-        self.kill();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-/// `campaign-events serve --workers-only` as a child process.
-fn worker_process(app: &TestApp, nats: &PrivateNats, wikis_file: &std::path::Path) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_campaign-events"))
-        .args(["serve", "--workers-only"])
-        .env("DATABASE_URL", database_url(&app.db_name))
-        .env("NATS_URL", nats.url())
-        .env("STREAM_PREFIX", &app.prefix)
-        .env("WIKIS_FILE", wikis_file)
-        .env("DIFF_WORKERS", "8")
-        .env("DIFF_ACK_WAIT_SECS", "2")
-        .env("DIFF_RETRY_BASE_MS", "50")
-        .env("DIFF_RETRY_MAX_MS", "400")
-        .env("WIKI_API_TIMEOUT_SECS", "2")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("the worker process starts")
-}
-
-async fn postgres_outage(app: &TestApp, for_how_long: Duration) {
-    let admin = admin().await;
-    admin
-        .batch_execute(&format!(
-            "ALTER DATABASE \"{}\" WITH ALLOW_CONNECTIONS false",
-            app.db_name
-        ))
-        .await
-        .unwrap();
-    app.db_kill_connections().await;
-    tokio::time::sleep(for_how_long).await;
-    admin
-        .batch_execute(&format!(
-            "ALTER DATABASE \"{}\" WITH ALLOW_CONNECTIONS true",
-            app.db_name
-        ))
-        .await
-        .unwrap();
+            .expect("the worker process starts"),
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nothing_accepted_is_lost_across_kills_and_outages_invariant_5() {
     const JOBS: usize = 240;
     let mut nats = PrivateNats::start();
+    let mut pg = PrivatePostgres::start();
     let wiki = MockWiki::start().await;
     let revs = wiki.add_page(
         "Carga",
@@ -156,9 +91,11 @@ async fn nothing_accepted_is_lost_across_kills_and_outages_invariant_5() {
     );
     let wikis_file = wikis_file_for(&wiki);
     let nats_url = nats.url();
+    let database_url = pg.url(&unique_name("ce_durable"));
     let wf = wikis_file.clone();
     let app = spawn_app_with(move |s| {
         s.common.nats_url = nats_url;
+        s.common.database_url = database_url;
         s.common.wikis_file = Some(wf);
         s.no_workers = true;
     })
@@ -217,10 +154,12 @@ async fn nothing_accepted_is_lost_across_kills_and_outages_invariant_5() {
     };
 
     progress(JOBS / 6).await;
-    worker.kill().unwrap(); // SIGKILL, jobs in flight unacked
-    worker.wait().unwrap();
+    worker.0.kill().unwrap(); // SIGKILL, jobs in flight unacked
+    worker.0.wait().unwrap();
     tokio::time::sleep(Duration::from_millis(500)).await;
-    worker = worker_process(&app, &nats, &wikis_file);
+    drop(worker);
+    // Kept until the test ends; killed when dropped, at the end or on a failure.
+    let _restarted = worker_process(&app, &nats, &wikis_file);
 
     progress(JOBS / 3).await;
     wiki.set_fault(Fault::ServerError);
@@ -233,7 +172,9 @@ async fn nothing_accepted_is_lost_across_kills_and_outages_invariant_5() {
     nats.up();
 
     progress(2 * JOBS / 3).await;
-    postgres_outage(&app, Duration::from_millis(1500)).await;
+    pg.kill();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    tokio::task::block_in_place(|| pg.up());
 
     progress(5 * JOBS / 6).await;
     wiki.stop().await; // connection refused
@@ -310,8 +251,6 @@ async fn nothing_accepted_is_lost_across_kills_and_outages_invariant_5() {
         dead.len(),
         dead.values().collect::<HashSet<_>>()
     );
-    let _ = worker.kill();
-    let _ = worker.wait();
 }
 
 #[tokio::test]
@@ -328,13 +267,7 @@ async fn with_nats_down_associations_answer_503_and_nothing_is_written_then_it_r
     let event = app.create_event(1, &tracking_event(&["ptwiki"])).await;
     register(&app, event, ALICE).await;
 
-    nats.kill();
-    eventually(
-        "the client never noticed",
-        Duration::from_secs(10),
-        async || !connected(&app),
-    )
-    .await;
+    nats_down(&mut nats, &app).await;
     let rev = wiki.rev("Prosa", 1);
     let (s, body) =
         crate::associate::post_associate(&app, &alice(), &assoc(event, "ptwiki", rev)).await;
@@ -356,12 +289,8 @@ async fn with_nats_down_associations_answer_503_and_nothing_is_written_then_it_r
     // The refused association left nothing behind: no job, no row.
     tokio::time::sleep(Duration::from_millis(500)).await;
     let rows: i64 = app
-        .db()
-        .await
-        .query_one("SELECT count(*) FROM ce_associate_edit_to_event", &[])
-        .await
-        .unwrap()
-        .get(0);
+        .count("SELECT count(*) FROM ce_associate_edit_to_event", &[])
+        .await;
     assert_eq!(rows, 0);
     let js = campaign_events::nats::jetstream(
         campaign_events::nats::connect(&nats.url()).await.unwrap(),
@@ -387,13 +316,7 @@ async fn with_nats_down_rest_registrations_still_commit_and_the_cache_stays_righ
     let nats_url = nats.url();
     let app = spawn_app_with(move |s| s.common.nats_url = nats_url).await;
     let event = app.create_event(1, &crate::cache::ongoing_event()).await;
-    nats.kill();
-    eventually(
-        "the client never noticed",
-        Duration::from_secs(10),
-        async || !connected(&app),
-    )
-    .await;
+    nats_down(&mut nats, &app).await;
     let (s, body) = register(&app, event, 51).await;
     assert_eq!((s, body["modified"].as_bool()), (200, Some(true)), "{body}");
     assert_eq!(crate::cache::ongoing_ids(&app, 51).await, vec![event]);

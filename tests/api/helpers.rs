@@ -47,6 +47,7 @@ pub fn test_settings(db: &str, prefix: &str) -> ServeSettings {
             stream_prefix: prefix.into(),
             wikis_file: None,
             database_pool_size: 4,
+            nats_stream_replicas: None,
         },
         auth: AuthSettings {
             jwt_hs256_secret: None,
@@ -213,6 +214,50 @@ impl TestApp {
         }
     }
 
+    /// Another instance on the same database and streams, with its own port and cache, as
+    /// a second replica behind a load balancer would be. Dropping it leaves the shared data
+    /// to this app.
+    pub async fn peer(&self) -> TestApp {
+        self.peer_with(|_| {}).await
+    }
+
+    /// Like [`TestApp::peer`], letting the test adjust the peer's settings first.
+    pub async fn peer_with(&self, adjust: impl FnOnce(&mut ServeSettings)) -> TestApp {
+        let mut settings = self.settings.clone();
+        settings.listen_addr = "127.0.0.1:0".parse().unwrap();
+        adjust(&mut settings);
+        let mut peer = start(settings, Arc::new(SystemClock)).await;
+        peer.keep_data = true;
+        peer
+    }
+
+    /// The single number a `SELECT count(*) …` returns, on this app's database.
+    pub async fn count(
+        &self,
+        sql: &str,
+        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    ) -> i64 {
+        self.db().await.query_one(sql, params).await.unwrap().get(0)
+    }
+
+    /// `/metrics` as text.
+    pub async fn metrics_text(&self) -> String {
+        self.http
+            .get(self.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
+    /// One sample of `/metrics` (name and labels exactly, e.g.
+    /// `ce_cache_lookups_total{result="hit"}`), if present.
+    pub async fn metric(&self, series: &str) -> Option<f64> {
+        crate::metrics::sample(&self.metrics_text().await, series)
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.addr, path)
     }
@@ -254,7 +299,7 @@ impl TestApp {
     /// A fresh connection to this app's database.
     pub async fn db(&self) -> tokio_postgres::Client {
         let (client, conn) =
-            tokio_postgres::connect(&database_url(&self.db_name), tokio_postgres::NoTls)
+            tokio_postgres::connect(&self.settings.common.database_url, tokio_postgres::NoTls)
                 .await
                 .unwrap();
         tokio::spawn(conn);
