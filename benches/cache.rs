@@ -12,15 +12,17 @@
 //! Never asserts a timing; it measures and reports. `BENCH_SECS` sets each HTTP scenario's
 //! length (default 5), `BENCH_MEMORY_SIZES` the participant counts (default `100000,1000000`).
 
+mod support;
+
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use campaign_events::report::measure::trimmed_rss;
 use campaign_events::{auth, config::DEV_JWT_SECRET, db, db::store::PgStore};
 use campaign_events_actors::domain::UserId;
 use campaign_events_actors::{Cache, CacheConfig, SystemClock};
 
-const ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 const CONCURRENCY: usize = 32;
 /// Users registered for ongoing events in the HTTP run.
 const HTTP_PARTICIPANTS: i64 = 100_000;
@@ -40,7 +42,7 @@ async fn main() -> anyhow::Result<()> {
         .filter_map(|s| s.trim().parse().ok())
         .collect();
     let db_name = format!("ce_bench_{}", std::process::id());
-    let url = format!("postgres://postgres@127.0.0.1:5432/{db_name}");
+    let url = support::database_url(&db_name);
     let pg = db::prepare(&url).await?;
     db::migrate(&pg).await?;
     let client = db::connect(&pg).await?;
@@ -101,12 +103,7 @@ async fn main() -> anyhow::Result<()> {
     }
 
     drop(client);
-    let admin = db::connect(&ADMIN_URL.parse()?).await?;
-    admin
-        .batch_execute(&format!(
-            "DROP DATABASE IF EXISTS \"{db_name}\" WITH (FORCE)"
-        ))
-        .await?;
+    support::drop_database(&db_name).await?;
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/reports/cache.md");
     std::fs::write(path, &report)?;
     println!("{report}");
@@ -144,8 +141,7 @@ async fn seed(client: &tokio_postgres::Client, n: i64) -> anyhow::Result<()> {
 async fn warm_up_measure(pg: &tokio_postgres::Config, n: i64) -> anyhow::Result<(Duration, u64)> {
     let pool = db::pool(pg.clone(), 4)?;
     let store = PgStore::new(pool);
-    trim();
-    let before = rss_bytes();
+    let before = trimmed_rss();
     let config = CacheConfig {
         arbiters: 2,
         ..CacheConfig::default()
@@ -163,28 +159,9 @@ async fn warm_up_measure(pg: &tokio_postgres::Config, n: i64) -> anyhow::Result<
         "warm-up loaded {} of {n}",
         report.users
     );
-    trim();
-    let after = rss_bytes();
+    let after = trimmed_rss();
     cache.stop();
     Ok((elapsed, after.saturating_sub(before)))
-}
-
-/// Returns freed heap to the OS so that RSS reflects what is live.
-fn trim() {
-    // SAFETY: malloc_trim only releases free memory at the top of glibc's heaps.
-    unsafe {
-        libc::malloc_trim(0);
-    }
-}
-
-fn rss_bytes() -> u64 {
-    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
-    let pages: u64 = statm
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    pages * 4096
 }
 
 fn total_memory_gib() -> u64 {
@@ -424,14 +401,11 @@ async fn http_scenarios(url: &str, secs: u64) -> anyhow::Result<String> {
         campaign_events::nats::connect("nats://127.0.0.1:4222").await?,
     );
     for p in ["a", "d"] {
-        let names = campaign_events::nats::Names::new(&format!("{prefix}{p}"));
-        for s in [
-            names.registrations_stream(),
-            names.changes_stream(),
-            names.edits_stream(),
-        ] {
-            let _ = js.delete_stream(&s).await;
-        }
+        support::delete_streams(
+            &js,
+            &campaign_events::nats::Names::new(&format!("{prefix}{p}")),
+        )
+        .await;
     }
     let floor = results[0].1.rps;
     let mut out = format!(

@@ -2,12 +2,14 @@
 # Runs every benchmark and writes its report under benches/reports/ (about 6 minutes):
 #   cache.md      the post-edit read cached vs CACHE_MODE=db vs /healthz, memory, warm-up
 #   associate.md  POST vs raw JetStream publish+ack, end-to-end job throughput
+#   registrations.md  registrations per second over REST and over NATS, one instance
 #   stats.md      the diff and link/ref statistics (criterion)
 # Needs Postgres and NATS running, like the tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo bench --bench cache
 cargo bench --bench associate
+cargo bench --bench registrations
 out=$(cargo bench --bench stats -- --warm-up-time 1 --measurement-time 3 2>&1 | grep -E '^[a-z0-9_]+ +time:')
 {
   echo "# Edit statistics benchmark"
