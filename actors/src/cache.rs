@@ -247,7 +247,7 @@ impl Cache {
             self.load_user(u, list);
             users += 1;
         }
-        let _ = self.supervisor.send(Replan { since: Some(now) }).await;
+        let _ = self.supervisor.send(Replan { since: now }).await;
         Ok(WarmUpReport {
             events: n_events,
             users,

@@ -68,6 +68,15 @@ impl Supervisor {
         }
     }
 
+    /// Rebuilds the timeline from the directory: every start after `since`.
+    fn replan(&mut self, since: DateTime<Utc>, ctx: &mut Context<Self>) {
+        self.timeline.clear();
+        for facts in self.registry.directory().all() {
+            self.schedule(&facts, since);
+        }
+        self.arm(ctx);
+    }
+
     /// Arms the timer for the earliest start on the timeline.
     fn arm(&mut self, ctx: &mut Context<Self>) {
         let next = self.timeline.first().map(|(t, _)| *t);
@@ -147,7 +156,10 @@ impl Actor for Supervisor {
             }
         });
         // After a restart the timeline is rebuilt from the directory (empty at first start).
-        ctx.notify(Replan { since: None });
+        // In place, not as a queued message: queued, it could run after warm-up's own `Replan`
+        // and replan from a later instant, dropping a start that fell during warm-up.
+        let now = self.clock.now();
+        self.replan(now, ctx);
     }
 }
 
@@ -197,22 +209,17 @@ impl Handler<EventUpdated> for Supervisor {
 
 /// Rebuild the timeline from the directory (after warm-up): every start after `since` — the
 /// time warm-up read its snapshot at, so that an event starting while warm-up ran (after the
-/// snapshot, before now) is brought in at once rather than at the next sweep. `None`: now.
+/// snapshot, before now) is brought in at once rather than at the next sweep.
 #[derive(Message)]
 #[rtype(result = "()")]
 pub(crate) struct Replan {
-    pub since: Option<DateTime<Utc>>,
+    pub since: DateTime<Utc>,
 }
 
 impl Handler<Replan> for Supervisor {
     type Result = ();
     fn handle(&mut self, msg: Replan, ctx: &mut Context<Self>) {
-        let since = msg.since.unwrap_or_else(|| self.clock.now());
-        self.timeline.clear();
-        for facts in self.registry.directory().all() {
-            self.schedule(&facts, since);
-        }
-        self.arm(ctx);
+        self.replan(msg.since, ctx);
     }
 }
 
