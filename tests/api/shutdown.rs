@@ -21,10 +21,7 @@ async fn the_in_process_app_stops_on_request_and_frees_its_port() {
 async fn the_binary_exits_cleanly_on_sigterm() {
     let db = unique_name("ce_test");
     let prefix = unique_name("t");
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
+    let port = free_port();
     let mut child = Command::new(env!("CARGO_BIN_EXE_campaign-events"))
         .arg("serve")
         .env("DATABASE_URL", database_url(&db))
