@@ -172,12 +172,14 @@ fn line_then_char_diff(
     delta: &mut TextDelta,
 ) {
     // Our own line splitting (similar's tokenizer walks chars one by one and was two thirds of
-    // the cost of a two-place edit of a 100 KB page) and numbering: Myers then compares
-    // numbers, and all of this is done before the clock starts.
+    // the cost of a two-place edit of a 100 KB page), numbering and offsets: Myers then
+    // compares numbers, and all of this linear work is done before the clock starts.
     let (old_split, new_split) = (split_lines(old), split_lines(new));
     let mut numbers = HashMap::with_capacity(old_split.len());
     let old_ids = number_lines(&mut numbers, &old_split);
     let new_ids = number_lines(&mut numbers, &new_split);
+    let old_at = line_offsets(&old_split);
+    let new_at = line_offsets(&new_split);
     let start = Instant::now();
     let total_deadline = start.checked_add(total_budget);
     let ops = similar::capture_diff_deadline(
@@ -188,8 +190,6 @@ fn line_then_char_diff(
         0..new_ids.len(),
         start.checked_add(line_budget),
     );
-    let old_at = line_offsets(&old_split);
-    let new_at = line_offsets(&new_split);
     let old_lines = |index: usize, len: usize| &old[old_at[index]..old_at[index + len]];
     let new_lines = |index: usize, len: usize| &new[new_at[index]..new_at[index + len]];
     for op in &ops {
@@ -417,10 +417,12 @@ mod tests {
             let lcs = lcs_len(&old, &new);
             assert_eq!(d.chars_removed as usize, old_n - lcs, "{old:?} -> {new:?}");
             assert_eq!(d.chars_added as usize, new_n - lcs, "{old:?} -> {new:?}");
-            assert_eq!(
-                text_delta(&old, &new),
-                d,
-                "the deadline must not bind on small texts"
+            // The budgets are wall-clock: a test process descheduled for their length on a
+            // busy machine may see one cut short, so a few tries (one exact answer shows that
+            // the deadline does not bind on its own).
+            assert!(
+                (0..3).any(|_| text_delta(&old, &new) == d),
+                "the deadline must not bind on small texts: {old:?} -> {new:?}"
             );
         }
     }
@@ -536,9 +538,15 @@ mod tests {
             "item 099990;",
             1,
         );
-        let d = text_delta(&old, &new);
-        assert_eq!(d, exact(&old, &new));
-        assert_eq!((d.chars_added, d.chars_removed), (2, 2));
+        let want = exact(&old, &new);
+        assert_eq!((want.chars_added, want.chars_removed), (2, 2));
+        // With the production budgets. They are wall-clock, and this test may be descheduled
+        // for their length on a busy machine: up to three tries, one of which must be exact.
+        let mut tries = Vec::new();
+        while tries.last() != Some(&want) && tries.len() < 3 {
+            tries.push(text_delta(&old, &new));
+        }
+        assert_eq!(tries.last(), Some(&want), "tries: {tries:?}");
     }
 
     #[test]
