@@ -34,6 +34,10 @@ pub struct CacheConfig {
     pub sweep_interval: StdDuration,
     /// How long a read waits for an actor before the caller falls back to the database.
     pub ask_timeout: StdDuration,
+    /// The least time a sweep is given before it is abandoned (it gets at least the sweep
+    /// interval too), so that one stuck on the store or on a stalled actor does not hold off
+    /// every later sweep.
+    pub sweep_timeout_min: StdDuration,
 }
 
 impl Default for CacheConfig {
@@ -46,6 +50,7 @@ impl Default for CacheConfig {
             horizon: Duration::hours(24),
             sweep_interval: StdDuration::from_secs(300),
             ask_timeout: StdDuration::from_millis(250),
+            sweep_timeout_min: StdDuration::from_secs(60),
         }
     }
 }
@@ -103,7 +108,7 @@ impl Cache {
                 let supervisor = {
                     let core = core.clone();
                     actix::Supervisor::start(move |_| {
-                        Supervisor::new(core, store, clk, cfg.sweep_interval)
+                        Supervisor::new(core, store, clk, cfg.sweep_interval, cfg.sweep_timeout_min)
                     })
                 };
                 (core, supervisor)

@@ -38,6 +38,8 @@ pub struct Supervisor {
     timeline: BTreeSet<(DateTime<Utc>, EventId)>,
     timer: Option<(DateTime<Utc>, SpawnHandle)>,
     sweep_interval: StdDuration,
+    /// A sweep is abandoned after the longer of this and the interval.
+    sweep_timeout_min: StdDuration,
     /// A sweep is running: the interval does not start another on top of it (each holds a
     /// full snapshot of the participants).
     sweeping: bool,
@@ -49,6 +51,7 @@ impl Supervisor {
         store: Arc<dyn Store>,
         clock: SharedClock,
         sweep_interval: StdDuration,
+        sweep_timeout_min: StdDuration,
     ) -> Self {
         Self {
             registry,
@@ -57,6 +60,7 @@ impl Supervisor {
             timeline: BTreeSet::new(),
             timer: None,
             sweep_interval,
+            sweep_timeout_min,
             sweeping: false,
         }
     }
@@ -249,9 +253,6 @@ impl Handler<Tick> for Supervisor {
     }
 }
 
-/// The least time a sweep is given before it is abandoned (at least the sweep interval).
-const SWEEP_TIMEOUT_MIN: StdDuration = StdDuration::from_secs(60);
-
 /// How soon starts that could not be brought in (the store failed) are tried again.
 const BRING_IN_RETRY: chrono::Duration = chrono::Duration::seconds(5);
 
@@ -271,7 +272,7 @@ impl Handler<Sweep> for Supervisor {
         );
         self.sweeping = true;
         // A sweep stuck on the store or on a stalled actor must not hold off every later one.
-        let limit = self.sweep_interval.max(SWEEP_TIMEOUT_MIN);
+        let limit = self.sweep_interval.max(self.sweep_timeout_min);
         let sweep = async move {
             let now = clock.now();
             let horizon = registry.directory().horizon();

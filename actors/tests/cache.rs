@@ -19,6 +19,10 @@ struct State {
     slow_snapshot: Option<(ManualClock, Duration)>,
     /// `participants_of` fails this many more times (the database away).
     failing_participant_reads: usize,
+    /// `events_around` never answers this many more times (a query stuck on the database).
+    hanging_event_reads: usize,
+    /// How many times `events_around` was called.
+    event_reads: usize,
 }
 
 /// A store in memory, standing in for Postgres.
@@ -62,7 +66,12 @@ fn fut<T: Send + 'static>(v: T) -> StoreFuture<T> {
 
 impl Store for MemStore {
     fn events_around(&self, now: DateTime<Utc>, horizon: Duration) -> StoreFuture<Vec<EventFacts>> {
-        let s = self.0.lock().unwrap();
+        let mut s = self.0.lock().unwrap();
+        s.event_reads += 1;
+        if s.hanging_event_reads > 0 {
+            s.hanging_event_reads -= 1;
+            return Box::pin(std::future::pending());
+        }
         fut(s
             .events
             .values()
@@ -156,9 +165,12 @@ struct Fixture {
 }
 
 async fn fixture() -> Fixture {
-    let store = MemStore::default();
+    fixture_with(MemStore::default(), |_| {}).await
+}
+
+async fn fixture_with(store: MemStore, adjust: impl FnOnce(&mut CacheConfig)) -> Fixture {
     let clock = ManualClock::new(t0());
-    let config = CacheConfig {
+    let mut config = CacheConfig {
         arbiters: 2,
         sweep_interval: StdDuration::from_secs(3600),
         // Reads here must come from the actors: a busy machine stalling a thread for a
@@ -166,6 +178,7 @@ async fn fixture() -> Fixture {
         ask_timeout: StdDuration::from_secs(10),
         ..CacheConfig::default()
     };
+    adjust(&mut config);
     let cache = Cache::start(config, Arc::new(store.clone()), Arc::new(clock.clone())).unwrap();
     Fixture {
         cache,
@@ -525,5 +538,40 @@ async fn a_start_the_store_failed_is_tried_again() {
     assert_eq!(ids(&f.cache, 7).await, Vec::<u64>::new());
     f.clock.advance(Duration::seconds(5));
     f.cache.tick().await.unwrap();
+    assert_eq!(ids(&f.cache, 7).await, vec![1]);
+}
+
+/// A timed sweep stuck on the store (its query never answers) is abandoned after its time,
+/// and the next timed sweep runs and fixes what the cache lacks; a stuck sweep does not hold
+/// off every later one.
+#[tokio::test]
+async fn a_stuck_sweep_is_abandoned_and_the_next_one_runs() {
+    let store = MemStore::default();
+    store.0.lock().unwrap().hanging_event_reads = 1;
+    let f = fixture_with(store, |c| {
+        c.sweep_interval = StdDuration::from_millis(200);
+        c.sweep_timeout_min = StdDuration::from_millis(200);
+    })
+    .await;
+    // In the database but not in the cache (no warm-up): only a sweep can bring it in.
+    let e = f.store.put_event(event(
+        1,
+        t0() - Duration::hours(1),
+        t0() + Duration::hours(5),
+    ));
+    f.store.register(e.id, uid(7), true);
+    let event_reads = || f.store.0.lock().unwrap().event_reads;
+    for _ in 0..500 {
+        if event_reads() >= 2 && ids(&f.cache, 7).await == vec![1] {
+            break;
+        }
+        tokio::time::sleep(StdDuration::from_millis(20)).await;
+    }
+    assert_eq!(
+        f.store.0.lock().unwrap().hanging_event_reads,
+        0,
+        "the first sweep got stuck"
+    );
+    assert!(event_reads() >= 2, "no sweep after the stuck one");
     assert_eq!(ids(&f.cache, 7).await, vec![1]);
 }
