@@ -214,8 +214,10 @@ impl MockWiki {
     pub async fn start() -> MockWiki {
         // Not an ephemeral port: the fault tests stop and restart it on the same port, and an
         // outgoing connection must not take it meanwhile.
-        let port = free_port();
-        let listener = std::net::TcpListener::bind(("127.0.0.1", port)).expect("mockwiki: bind");
+        // (A port found free may be taken by another test before the bind: a few tries.)
+        let listener = (0..10)
+            .find_map(|_| std::net::TcpListener::bind(("127.0.0.1", free_port())).ok())
+            .expect("mockwiki: bind");
         let addr = listener.local_addr().expect("mockwiki: local_addr");
         let wiki = MockWiki {
             inner: Arc::new(Inner {
