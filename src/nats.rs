@@ -111,7 +111,7 @@ impl Names {
 
     /// The desired configuration of each stream.
     pub fn stream_configs(&self) -> [stream::Config; 3] {
-        [
+        let mut configs = [
             stream::Config {
                 name: self.registrations_stream(),
                 subjects: vec![self.subjects("registrations")],
@@ -120,7 +120,6 @@ impl Names {
                 duplicate_window: REGISTRATIONS_DUPLICATE_WINDOW,
                 // A command is small; this bounds what a misbehaving client can push.
                 max_message_size: 4 * 1024,
-                num_replicas: self.replicas.unwrap_or(1),
                 ..Default::default()
             },
             stream::Config {
@@ -133,7 +132,6 @@ impl Names {
                 // server would otherwise fill in its own default).
                 duplicate_window: Duration::from_secs(120),
                 max_message_size: 64 * 1024,
-                num_replicas: self.replicas.unwrap_or(1),
                 ..Default::default()
             },
             stream::Config {
@@ -143,10 +141,13 @@ impl Names {
                 storage: stream::StorageType::File,
                 duplicate_window: EDITS_DUPLICATE_WINDOW,
                 max_message_size: 8 * 1024,
-                num_replicas: self.replicas.unwrap_or(1),
                 ..Default::default()
             },
-        ]
+        ];
+        for config in &mut configs {
+            config.num_replicas = self.replicas.unwrap_or(1);
+        }
+        configs
     }
 
     /// The durable pull consumers shared by every instance, with the stream each reads.

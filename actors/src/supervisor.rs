@@ -110,6 +110,23 @@ impl Supervisor {
         self.arm(ctx);
     }
 
+    /// Brings the participants of `events` in; what the store failed to load goes back on the
+    /// timeline to be tried again shortly.
+    fn bring_in_now(
+        &self,
+        events: Vec<EventId>,
+    ) -> impl ActorFuture<Self, Output = Result<usize, StoreError>> + 'static {
+        bring_in(self.registry.clone(), self.store.clone(), events)
+            .into_actor(self)
+            .map(|result, act, ctx| {
+                result.map_err(|(error, left)| {
+                    tracing::warn!(%error, "could not load an event's participants; trying again shortly");
+                    act.retry_later(left, ctx);
+                    error
+                })
+            })
+    }
+
     /// Takes the starts that are due off the timeline.
     fn due(&mut self, now: DateTime<Utc>) -> Vec<EventId> {
         let mut due = Vec::new();
@@ -197,17 +214,7 @@ impl Handler<EventUpdated> for Supervisor {
             _ => {}
         }
         self.arm(ctx);
-        let (registry, store) = (self.registry.clone(), self.store.clone());
-        Box::pin(
-            bring_in(registry, store, start_now)
-                .into_actor(self)
-                .map(|result, act, ctx| {
-                    if let Err((error, left)) = result {
-                        tracing::warn!(%error, "could not load an event's participants; trying again shortly");
-                        act.retry_later(left, ctx);
-                    }
-                }),
-        )
+        Box::pin(self.bring_in_now(start_now).map(|_, _, _| ()))
     }
 }
 
@@ -239,17 +246,7 @@ impl Handler<Tick> for Supervisor {
         let due = self.due(self.clock.now());
         self.arm(ctx);
         self.registry.expire_all();
-        let (registry, store) = (self.registry.clone(), self.store.clone());
-        Box::pin(
-            bring_in(registry, store, due)
-                .into_actor(self)
-                .map(|result, act, ctx| {
-                    result.map_err(|(error, left)| {
-                        act.retry_later(left, ctx);
-                        error
-                    })
-                }),
-        )
+        Box::pin(self.bring_in_now(due))
     }
 }
 

@@ -162,8 +162,10 @@ impl UserCache {
             // While the actor system shuts down, actix drives actors that never started
             // once more from the runtime's destructor, where no timer can be made: the actor
             // is going away, it needs none.
-            let shutting_down = tokio::runtime::Handle::try_current().is_err();
-            if !shutting_down && self.timer.as_ref().map(|(at, _)| *at) != Some(end) {
+            // (Checked only when a timer is to be made: this runs after every change.)
+            if self.timer.as_ref().map(|(at, _)| *at) != Some(end)
+                && tokio::runtime::Handle::try_current().is_ok()
+            {
                 if let Some((_, handle)) = self.timer.take() {
                     ctx.cancel_future(handle);
                 }

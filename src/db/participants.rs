@@ -42,19 +42,14 @@ enum Locked {
     Existing(tokio_postgres::Row),
 }
 
-type InsertFuture<'a> = std::pin::Pin<
-    Box<
-        dyn std::future::Future<Output = Result<Option<tokio_postgres::Row>, tokio_postgres::Error>>
-            + Send
-            + 'a,
-    >,
->;
-
-async fn locked_row<'a>(
-    tx: &'a deadpool_postgres::Transaction<'a>,
+/// Locks the pair's row, or inserts it with `insert_sql` (`… ON CONFLICT DO NOTHING RETURNING
+/// version`) when there is none; see [`Locked`].
+async fn locked_row(
+    tx: &deadpool_postgres::Transaction<'_>,
     event: EventId,
     user: UserId,
-    insert: impl Fn(&'a deadpool_postgres::Transaction<'a>) -> InsertFuture<'a>,
+    insert_sql: &str,
+    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
 ) -> Result<Locked, DbError> {
     for _ in 0..3 {
         if let Some(r) = tx
@@ -67,7 +62,7 @@ async fn locked_row<'a>(
         {
             return Ok(Locked::Existing(r));
         }
-        if let Some(r) = insert(tx).await? {
+        if let Some(r) = tx.query_opt(insert_sql, params).await? {
             return Ok(Locked::Inserted(r.get(0)));
         }
     }
@@ -128,17 +123,15 @@ pub async fn register(
     if status != EventStatus::Open.as_str() {
         return Ok(Outcome::Refused(Refusal::EventClosed));
     }
-    let row = match locked_row(&tx, event, user, |tx| {
-        Box::pin(async move {
-            tx.query_opt(
-                "INSERT INTO ce_participants (event_id, user_id, private, registered_at, \
-                 last_change_at) VALUES ($1, $2, $3, $4, $4) \
-                 ON CONFLICT (event_id, user_id) DO NOTHING RETURNING version",
-                &[&event.as_i64(), &user.as_i64(), &private, &at],
-            )
-            .await
-        })
-    })
+    let row = match locked_row(
+        &tx,
+        event,
+        user,
+        "INSERT INTO ce_participants (event_id, user_id, private, registered_at, \
+         last_change_at) VALUES ($1, $2, $3, $4, $4) \
+         ON CONFLICT (event_id, user_id) DO NOTHING RETURNING version",
+        &[&event.as_i64(), &user.as_i64(), &private, &at],
+    )
     .await?
     {
         Locked::Inserted(version) => {
@@ -210,17 +203,15 @@ pub async fn unregister(
     // Never registered: the row is written anyway, inactive and stamped with `at`, so that a
     // registration older than this unregistration, handled after it (another instance, or
     // later in a batch), is recognised as stale instead of winning.
-    let row = match locked_row(&tx, event, user, |tx| {
-        Box::pin(async move {
-            tx.query_opt(
-                "INSERT INTO ce_participants (event_id, user_id, private, registered_at, \
-                 unregistered_at, last_change_at) VALUES ($1, $2, false, $3, $3, $3) \
-                 ON CONFLICT (event_id, user_id) DO NOTHING RETURNING version",
-                &[&event.as_i64(), &user.as_i64(), &at],
-            )
-            .await
-        })
-    })
+    let row = match locked_row(
+        &tx,
+        event,
+        user,
+        "INSERT INTO ce_participants (event_id, user_id, private, registered_at, \
+         unregistered_at, last_change_at) VALUES ($1, $2, false, $3, $3, $3) \
+         ON CONFLICT (event_id, user_id) DO NOTHING RETURNING version",
+        &[&event.as_i64(), &user.as_i64(), &at],
+    )
     .await?
     {
         Locked::Inserted(version) => {

@@ -24,12 +24,11 @@ use crate::jobs::Job;
 const DEFAULT_LIMIT: i64 = 50;
 const MAX_LIMIT: i64 = 500;
 
-/// Summaries by event: rendered JSON and its ETag. Invalidated by the change stream when a
+/// Rendered summaries by event (JSON and its ETag). Invalidated by the change stream when a
 /// contribution for the event is stored (by any instance's workers); the TTL is the safety
-/// net should that notice be lost.
-/// Rendered summaries by event. A summary computed while a row for its event lands must not
-/// be kept: each event has a generation, bumped by every invalidation, and a summary is kept
-/// only if its event's generation did not move while it was computed.
+/// net should that notice be lost. A summary computed while a row for its event lands must
+/// not be kept: each event has a generation, bumped by every invalidation, and a summary is
+/// kept only if its event's generation did not move while it was computed.
 #[derive(Default)]
 pub struct Summaries {
     map: RwLock<SummaryMap>,
@@ -61,13 +60,23 @@ const SUMMARY_TTL: Duration = Duration::from_secs(60);
 /// Most events whose summaries (and generations) are remembered before the map is emptied.
 const SUMMARIES_MAX: usize = 10_000;
 
+impl SummaryMap {
+    /// Empties the map, starting a new era, when it is full and `event` is not in it; says
+    /// whether it did (summaries computed in the old era are then not kept).
+    fn make_room(&mut self, event: EventId) -> bool {
+        let full = self.events.len() >= SUMMARIES_MAX && !self.events.contains_key(&event);
+        if full {
+            self.era += 1;
+            self.events.clear();
+        }
+        full
+    }
+}
+
 impl Summaries {
     pub fn invalidate(&self, event: EventId) {
         let mut map = self.map.write().unwrap_or_else(|p| p.into_inner());
-        if map.events.len() >= SUMMARIES_MAX && !map.events.contains_key(&event) {
-            map.era += 1;
-            map.events.clear();
-        }
+        map.make_room(event);
         let entry = map.events.entry(event).or_default();
         entry.generation += 1;
         entry.rendered = None;
@@ -92,9 +101,7 @@ impl Summaries {
         if map.era != stamp.0 {
             return;
         }
-        if map.events.len() >= SUMMARIES_MAX && !map.events.contains_key(&event) {
-            map.era += 1;
-            map.events.clear();
+        if map.make_room(event) {
             return;
         }
         let entry = map.events.entry(event).or_default();

@@ -26,13 +26,7 @@ pub fn trimmed_rss() -> u64 {
     unsafe {
         libc::malloc_trim(0);
     }
-    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
-    let pages: u64 = statm
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    pages * crate::metrics::page_size()
+    crate::metrics::ProcStat::read(None).map_or(0, |s| s.rss_pages) * crate::metrics::page_size()
 }
 
 fn report_cache_config() -> CacheConfig {

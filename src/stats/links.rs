@@ -9,7 +9,9 @@ use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 
 use super::markup::{self, Piece};
-use super::siteinfo::{NamespaceCase, SiteInfo, NS_CATEGORY, NS_FILE, NS_MAIN, NS_MEDIA};
+use super::siteinfo::{
+    NamespaceCase, PrefixKind, SiteInfo, NS_CATEGORY, NS_FILE, NS_MAIN, NS_MEDIA,
+};
 
 /// Stands in for an extension tag's content, as MediaWiki's strip markers do: it is a control
 /// character, so a "link" whose target contains a `<nowiki>` or a `<ref>` is invalid.
@@ -194,14 +196,11 @@ fn push_title(out: &mut String, target: &str, site: &SiteInfo) -> bool {
         match split_once_byte(title, b':') {
             Some((prefix, rest)) if !prefix.is_empty() => {
                 let prefix = prefix.trim_end_matches(' ');
-                if let Some(ns) = site.namespace_by_prefix(prefix) {
-                    break (ns, rest.trim_start_matches(' '));
-                } else if site.is_local_interwiki(prefix) {
-                    title = rest.trim_start_matches(' ');
-                } else if site.is_interwiki(prefix) {
-                    return false;
-                } else {
-                    break (NS_MAIN, title);
+                match site.prefix_kind(prefix) {
+                    PrefixKind::Namespace(ns) => break (ns, rest.trim_start_matches(' ')),
+                    PrefixKind::ThisWiki => title = rest.trim_start_matches(' '),
+                    PrefixKind::Interwiki => return false,
+                    PrefixKind::None => break (NS_MAIN, title),
                 }
             }
             _ => break (NS_MAIN, title),

@@ -80,6 +80,17 @@ struct RawInterwiki {
     localinterwiki: bool,
 }
 
+/// What a title's prefix (before its first colon) names; see [`SiteInfo::prefix_kind`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PrefixKind {
+    Namespace(i64),
+    /// The wiki's own interwiki prefix: dropped, and the rest read again.
+    ThisWiki,
+    /// Another wiki's (interwiki or interlanguage): not an internal link.
+    Interwiki,
+    None,
+}
+
 impl SiteInfo {
     /// From the JSON of MediaWiki's
     /// `action=query&meta=siteinfo&siprop=general|namespaces|namespacealiases|interwikimap&formatversion=2&format=json`
@@ -209,19 +220,29 @@ impl SiteInfo {
         }
     }
 
-    /// The namespace a title prefix names (local, canonical or alias; any case, `_` or spaces).
-    pub(crate) fn namespace_by_prefix(&self, prefix: &str) -> Option<i64> {
+    /// What a title prefix names, folded once: a namespace (local, canonical or alias; any
+    /// case, `_` or spaces), this wiki itself, another wiki, or nothing.
+    pub(crate) fn prefix_kind(&self, prefix: &str) -> PrefixKind {
+        let key = fold_key(prefix);
+        if let Some(&ns) = self.prefixes.get(&key) {
+            PrefixKind::Namespace(ns)
+        } else if self.local_interwiki.contains(&key) {
+            PrefixKind::ThisWiki
+        } else if self.interwiki.contains(&key) {
+            PrefixKind::Interwiki
+        } else {
+            PrefixKind::None
+        }
+    }
+
+    #[cfg(test)]
+    fn namespace_by_prefix(&self, prefix: &str) -> Option<i64> {
         self.prefixes.get(&fold_key(prefix)).copied()
     }
 
-    /// Whether `prefix` is an interwiki or interlanguage prefix of this wiki.
-    pub(crate) fn is_interwiki(&self, prefix: &str) -> bool {
+    #[cfg(test)]
+    fn is_interwiki(&self, prefix: &str) -> bool {
         self.interwiki.contains(&fold_key(prefix))
-    }
-
-    /// Whether `prefix` names this wiki itself.
-    pub(crate) fn is_local_interwiki(&self, prefix: &str) -> bool {
-        !self.local_interwiki.is_empty() && self.local_interwiki.contains(&fold_key(prefix))
     }
 
     fn namespace(&self, id: i64) -> Option<&Namespace> {
