@@ -24,9 +24,25 @@ use crate::{changes, registrations};
 #[derive(Debug, Clone, Default)]
 pub struct Readiness {
     warm: Arc<AtomicBool>,
+    /// Warm-up starts only when it can take this for reading; a test holds it for writing
+    /// to keep the cache cold for as long as it needs (see [`Readiness::hold_warm_up`]).
+    gate: Arc<tokio::sync::RwLock<()>>,
 }
 
 impl Readiness {
+    /// Keeps warm-up from starting while the guard lives (for tests of the cold path: a
+    /// real warm-up of many participants would only make the window longer, not certain).
+    /// `None` if already held.
+    #[doc(hidden)]
+    pub fn hold_warm_up(&self) -> Option<tokio::sync::OwnedRwLockWriteGuard<()>> {
+        self.gate.clone().try_write_owned().ok()
+    }
+
+    /// Waits while a test holds warm-up.
+    async fn released(&self) {
+        drop(self.gate.read().await);
+    }
+
     pub fn is_warm(&self) -> bool {
         self.warm.load(Ordering::Acquire)
     }
@@ -266,6 +282,7 @@ async fn serve(g: Gateway, settings: &ServeSettings, shutdown: &mut watch::Recei
 /// Retries until it succeeds: a start while Postgres or NATS is briefly away must not leave
 /// the instance cold for good.
 async fn warm_up_and_follow(state: http::Shared, store: PgStore) {
+    state.readiness.released().await;
     let mut delay = std::time::Duration::from_millis(200);
     let from = loop {
         let attempt = async {

@@ -131,21 +131,31 @@ async fn associate(
         ));
     }
     let now = state.clock.now();
-    // The directory holds every event that is ongoing or starts soon; an event it lacks is
-    // looked up once to say precisely why it cannot take the edit.
-    let facts = match state.cache.directory().get(event) {
+    // Once warm, the directory holds every event that is ongoing or starts soon, so an event
+    // it lacks is not taking the edit (looked up once only to say precisely why). While the
+    // cache is warming up the directory may lack an ongoing event: the facts come from the
+    // database then, so that a cold cache never refuses with a 4xx that a warm one would not
+    // give (a frontend takes a 400 as final).
+    let warm = state.readiness.is_warm();
+    let cached = if warm {
+        state.cache.directory().get(event)
+    } else {
+        None
+    };
+    let facts = match cached {
         Some(f) => f,
-        None => {
-            return Err(match events::get(&state.pool, event).await? {
-                None => ApiError::event_not_found(event),
-                Some(r) if r.facts.deleted => contribution_error(
+        None => match events::get(&state.pool, event).await? {
+            None => return Err(ApiError::event_not_found(event)),
+            Some(r) if r.facts.deleted => {
+                return Err(contribution_error(
                     StatusCode::NOT_FOUND,
                     "event-deleted",
                     format!("The event with ID {event} has been deleted."),
-                ),
-                Some(_) => not_active(event),
-            })
-        }
+                ))
+            }
+            Some(r) if !warm => std::sync::Arc::new(r.facts),
+            Some(_) => return Err(not_active(event)),
+        },
     };
     if !facts.window.is_ongoing_at(now) {
         return Err(not_active(event));

@@ -31,6 +31,10 @@ pub struct ErrorBody {
     pub name: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub checks: Option<serde_json::Value>,
+    /// Seconds for a `Retry-After` header: a `503` that will pass by itself says when to
+    /// come back, so a client retries instead of giving up.
+    #[serde(skip)]
+    pub retry_after: Option<u32>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -47,6 +51,7 @@ impl ApiError {
             reason: status.canonical_reason().unwrap_or("Error").to_owned(),
             name: None,
             checks: None,
+            retry_after: None,
         }))
     }
 
@@ -58,6 +63,22 @@ impl ApiError {
     pub fn with_checks(mut self, checks: serde_json::Value) -> Self {
         self.0.checks = Some(checks);
         self
+    }
+
+    pub fn with_retry_after(mut self, seconds: u32) -> Self {
+        self.0.retry_after = Some(seconds);
+        self
+    }
+
+    /// The cache is still warming up and this answer needs it: come back shortly. Never a
+    /// `4xx` a warm cache would not give (a frontend takes a `400` as final).
+    pub fn not_ready() -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "campaignevents-not-ready",
+            "The service is starting up; please try again in a moment.",
+        )
+        .with_retry_after(1)
     }
 
     pub fn key(&self) -> &str {
@@ -146,8 +167,15 @@ impl From<DbError> for ApiError {
 impl Reply for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
+        let retry_after = self.0.retry_after;
         let mut resp = warp::reply::json(&*self.0).into_response();
         *resp.status_mut() = status;
+        if let Some(seconds) = retry_after {
+            resp.headers_mut().insert(
+                warp::http::header::RETRY_AFTER,
+                warp::http::HeaderValue::from(seconds),
+            );
+        }
         resp
     }
 }

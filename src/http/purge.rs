@@ -40,6 +40,11 @@ pub async fn purge(
         ));
     }
     let input: PurgeInput = parse_json(&body)?;
+    // Warm-up is loading every entry anyway, and what a purge reports ("ongoing", before
+    // and after) would be read from a cache that is not complete yet.
+    if !state.readiness.is_warm() {
+        return Err(ApiError::not_ready());
+    }
     let store = PgStore::new(state.pool.clone());
     let answer = match (input.user_id, input.event_id) {
         (Some(u), None) => {

@@ -135,6 +135,25 @@ pub async fn spawn_app_with_clock(clock: &ManualClock) -> TestApp {
 
 /// Starts an app on `settings` (database and prefix named there) and waits until it is ready.
 pub async fn start(settings: ServeSettings, clock: SharedClock) -> TestApp {
+    let (app, _) = launch(settings, clock, false).await;
+    app.wait_ready().await;
+    app
+}
+
+/// Starts an app on `settings` whose cache stays cold (warm-up not begun) until the returned
+/// guard is dropped: its port accepts requests from the first instant.
+pub async fn start_cold(
+    settings: ServeSettings,
+) -> (TestApp, tokio::sync::OwnedRwLockWriteGuard<()>) {
+    let (app, hold) = launch(settings, Arc::new(SystemClock), true).await;
+    (app, hold.expect("warm-up held"))
+}
+
+async fn launch(
+    settings: ServeSettings,
+    clock: SharedClock,
+    hold_warm_up: bool,
+) -> (TestApp, Option<tokio::sync::OwnedRwLockWriteGuard<()>>) {
     campaign_events::telemetry::init();
     let db_name = settings
         .common
@@ -149,6 +168,7 @@ pub async fn start(settings: ServeSettings, clock: SharedClock) -> TestApp {
         .expect("the app builds");
     let addr = app.local_addr().expect("a gateway");
     let state = app.state().expect("a gateway");
+    let hold = hold_warm_up.then(|| state.readiness.hold_warm_up().expect("not held yet"));
     let (shutdown, rx) = app::shutdown_channel();
     let task = tokio::spawn(app.run(rx));
     let app = TestApp {
@@ -165,8 +185,7 @@ pub async fn start(settings: ServeSettings, clock: SharedClock) -> TestApp {
         task: Some(task),
         keep_data: false,
     };
-    app.wait_ready().await;
-    app
+    (app, hold)
 }
 
 /// A token signed with the dev secret the test apps verify with.
