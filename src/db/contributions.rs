@@ -1,7 +1,7 @@
 //! Stored contributions (`ce_associate_edit_to_event`) and dead letters: the two ways an
 //! accepted association ends (invariant 5).
 
-use campaign_events_actors::domain::{EventId, RevisionId, WikiId};
+use campaign_events_actors::domain::{EventId, RevisionId, UserId, WikiId};
 use chrono::{DateTime, Utc};
 use deadpool_postgres::Pool;
 use serde::Serialize;
@@ -196,9 +196,49 @@ pub async fn associated_event(
         .transpose()
 }
 
+/// Who reads a listing, for invariant 8: a private participant's name and id reach only
+/// themselves and the event's organizers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reader {
+    /// An organizer of the event: sees every participant.
+    Organizer,
+    /// A signed-in user: sees their own rows as theirs.
+    User(UserId),
+    /// No token.
+    Anonymous,
+}
+
+impl Reader {
+    /// Whether this reader may see who made a row of `user`, who registered privately.
+    pub fn sees_private(self, user: u64) -> bool {
+        match self {
+            Reader::Organizer => true,
+            Reader::User(me) => me.get() == user,
+            Reader::Anonymous => false,
+        }
+    }
+}
+
+/// What a private participant is called to readers who may not see them (as the extension).
+pub const PRIVATE_PARTICIPANT: &str = "Private participant";
+
+/// A listed row: the contribution, and whether its author is a private participant of the
+/// event.
+pub struct Listed {
+    pub row: Contribution,
+    pub private: bool,
+}
+
+impl Listed {
+    /// Whether `reader` may see who made this row.
+    pub fn author_visible_to(&self, reader: Reader) -> bool {
+        !self.private || reader.sees_private(self.row.user_id)
+    }
+}
+
 /// A page of an event's contributions, newest first.
 pub struct Page {
-    pub rows: Vec<Contribution>,
+    pub rows: Vec<Listed>,
     /// Where the next page starts: `(rev_timestamp, id)` of the last row, when there may be more.
     pub next: Option<(DateTime<Utc>, i64)>,
 }
@@ -208,14 +248,17 @@ pub struct Listing<'a> {
     pub event: EventId,
     pub limit: i64,
     pub after: Option<(DateTime<Utc>, i64)>,
+    /// Only this user's rows; a private participant the reader may not see matches nothing,
+    /// as a name never seen would.
     pub user_name: Option<&'a str>,
     pub wiki: Option<&'a WikiId>,
+    pub reader: Reader,
 }
 
-const CONTRIBUTION_COLUMNS: &str = "id, event_id, user_id, user_name, wiki_id, revision_id, \
-    parent_revision_id, page_id, page_title, namespace, bytes_added, bytes_removed, chars_added, \
-    chars_removed, links_added, links_removed, refs_added, refs_removed, is_new_article, \
-    rev_timestamp, associated_at";
+const CONTRIBUTION_COLUMNS: &str = "c.id, c.event_id, c.user_id, c.user_name, c.wiki_id, \
+    c.revision_id, c.parent_revision_id, c.page_id, c.page_title, c.namespace, c.bytes_added, \
+    c.bytes_removed, c.chars_added, c.chars_removed, c.links_added, c.links_removed, \
+    c.refs_added, c.refs_removed, c.is_new_article, c.rev_timestamp, c.associated_at";
 
 /// Newest first by `(rev_timestamp, id)`: a key no insert can reorder, so a continuation
 /// never skips or repeats a row.
@@ -225,14 +268,25 @@ pub async fn list(pool: &Pool, l: &Listing<'_>) -> Result<Page, DbError> {
         Some((t, id)) => (Some(t), Some(id)),
         None => (None, None),
     };
+    // The participant row says whether the author registered privately (an author without
+    // one is public). The name filter must not confirm that a private participant took part:
+    // their rows match it only for a reader who may see them ($7: every row; $8: their own).
     let sql = format!(
-        "SELECT {CONTRIBUTION_COLUMNS} FROM ce_associate_edit_to_event \
-         WHERE event_id = $1 \
-         AND ($2::timestamptz IS NULL OR (rev_timestamp, id) < ($2, $3)) \
-         AND ($4::text IS NULL OR user_name = $4) \
-         AND ($5::text IS NULL OR wiki_id = $5) \
-         ORDER BY rev_timestamp DESC, id DESC LIMIT $6"
+        "SELECT {CONTRIBUTION_COLUMNS}, COALESCE(p.private, false) AS private \
+         FROM ce_associate_edit_to_event c \
+         LEFT JOIN ce_participants p ON p.event_id = c.event_id AND p.user_id = c.user_id \
+         WHERE c.event_id = $1 \
+         AND ($2::timestamptz IS NULL OR (c.rev_timestamp, c.id) < ($2, $3)) \
+         AND ($4::text IS NULL OR (c.user_name = $4 \
+              AND (NOT COALESCE(p.private, false) OR $7 OR c.user_id = $8))) \
+         AND ($5::text IS NULL OR c.wiki_id = $5) \
+         ORDER BY c.rev_timestamp DESC, c.id DESC LIMIT $6"
     );
+    let (all, own) = match l.reader {
+        Reader::Organizer => (true, 0_i64),
+        Reader::User(me) => (false, me.as_i64()),
+        Reader::Anonymous => (false, 0),
+    };
     let wiki = l.wiki.map(WikiId::as_str);
     let rows = client
         .query(
@@ -244,6 +298,8 @@ pub async fn list(pool: &Pool, l: &Listing<'_>) -> Result<Page, DbError> {
                 &l.user_name,
                 &wiki,
                 &(l.limit + 1),
+                &all,
+                &own,
             ],
         )
         .await?;
@@ -255,7 +311,7 @@ pub async fn list(pool: &Pool, l: &Listing<'_>) -> Result<Page, DbError> {
             r.get::<_, DateTime<Utc>>("rev_timestamp"),
             r.get::<_, i64>("id"),
         ));
-        out.push(Contribution {
+        let row = Contribution {
             event_id: r.get::<_, i64>("event_id") as u64,
             user_id: r.get::<_, i64>("user_id") as u64,
             user_name: r.get("user_name"),
@@ -280,6 +336,10 @@ pub async fn list(pool: &Pool, l: &Listing<'_>) -> Result<Page, DbError> {
             is_new_article: r.get("is_new_article"),
             rev_timestamp: r.get("rev_timestamp"),
             associated_at: r.get("associated_at"),
+        };
+        out.push(Listed {
+            row,
+            private: r.get("private"),
         });
     }
     Ok(Page {

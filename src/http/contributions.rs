@@ -16,7 +16,7 @@ use super::events::{event_id_param, wire_time};
 use super::ongoing::Query;
 use super::routes::PathParams;
 use super::{ApiError, Shared};
-use crate::db::contributions::{self, Listing};
+use crate::db::contributions::{self, Listed, Listing, Reader, PRIVATE_PARTICIPANT};
 use crate::db::events;
 use crate::etag;
 use crate::jobs::Job;
@@ -153,7 +153,69 @@ fn parse_continue(raw: &str) -> Option<(DateTime<Utc>, i64)> {
     ))
 }
 
-pub async fn list(state: Shared, params: PathParams, query: Query) -> Result<Response, ApiError> {
+/// Who reads an event's contributions: organizers of the event see every participant, a
+/// signed-in user sees their own rows, everyone else sees private participants as "Private
+/// participant". A bad token is refused rather than read as anonymous.
+fn reader(
+    state: &Shared,
+    authorization: Option<&str>,
+    record: &events::EventRecord,
+) -> Result<Reader, ApiError> {
+    let Some(header) = authorization else {
+        return Ok(Reader::Anonymous);
+    };
+    let caller = state.caller(Some(header))?;
+    Ok(
+        if record
+            .organizers
+            .iter()
+            .any(|o| o.user_id == caller.user_id)
+        {
+            Reader::Organizer
+        } else {
+            Reader::User(caller.user_id)
+        },
+    )
+}
+
+/// A listed row as `reader` may see it: a private participant's name and id are replaced.
+fn shown(listed: &Listed, reader: Reader) -> serde_json::Value {
+    let mut v = serde_json::to_value(&listed.row).unwrap_or_default();
+    if !listed.author_visible_to(reader) {
+        v["user_id"] = serde_json::Value::Null;
+        v["user_name"] = PRIVATE_PARTICIPANT.into();
+    }
+    v
+}
+
+/// The author's name as `reader` may see it.
+fn author_name(listed: &Listed, reader: Reader) -> &str {
+    if listed.author_visible_to(reader) {
+        &listed.row.user_name
+    } else {
+        PRIVATE_PARTICIPANT
+    }
+}
+
+/// A `user` filter value: a user name as MediaWiki allows them (no control characters, at
+/// most 255 bytes), so that Postgres is never handed a NUL it cannot store.
+fn user_filter(query: &Query) -> Result<Option<&str>, ApiError> {
+    match query.get("user")? {
+        Some(u) if u.len() > 255 || u.chars().any(char::is_control) => Err(ApiError::bad_param(
+            "user",
+            "paramvalidator-badvalue",
+            "not a user name (control characters, or longer than 255 bytes)",
+        )),
+        other => Ok(other),
+    }
+}
+
+pub async fn list(
+    state: Shared,
+    params: PathParams,
+    authorization: Option<String>,
+    query: Query,
+) -> Result<Response, ApiError> {
     let event = event_id_param(&params)?;
     let limit = limit(&query)?;
     let after = query
@@ -174,19 +236,23 @@ pub async fn list(state: Shared, params: PathParams, query: Query) -> Result<Res
             WikiId::parse(w).map_err(|e| ApiError::bad_param("wiki", "paramvalidator-badvalue", e))
         })
         .transpose()?;
-    existing_event(&state, event).await?;
+    let user_name = user_filter(&query)?;
+    let record = existing_event(&state, event).await?;
+    let reader = reader(&state, authorization.as_deref(), &record)?;
     let page = contributions::list(
         &state.pool,
         &Listing {
             event,
             limit,
             after,
-            user_name: query.get("user")?,
+            user_name,
             wiki: wiki.as_ref(),
+            reader,
         },
     )
     .await?;
-    let mut body = serde_json::json!({"contributions": page.rows});
+    let rows: Vec<serde_json::Value> = page.rows.iter().map(|l| shown(l, reader)).collect();
+    let mut body = serde_json::json!({"contributions": rows});
     if let Some((t, id)) = page.next {
         body["continue"] = serde_json::json!(format!("{}_{id}", t.timestamp_micros()));
     }
@@ -238,9 +304,14 @@ fn xml(s: &str) -> String {
     out
 }
 
-pub async fn atom(state: Shared, params: PathParams) -> Result<Response, ApiError> {
+pub async fn atom(
+    state: Shared,
+    params: PathParams,
+    authorization: Option<String>,
+) -> Result<Response, ApiError> {
     let event = event_id_param(&params)?;
     let record = existing_event(&state, event).await?;
+    let reader = reader(&state, authorization.as_deref(), &record)?;
     let page = contributions::list(
         &state.pool,
         &Listing {
@@ -249,13 +320,14 @@ pub async fn atom(state: Shared, params: PathParams) -> Result<Response, ApiErro
             after: None,
             user_name: None,
             wiki: None,
+            reader,
         },
     )
     .await?;
     let updated = page
         .rows
         .first()
-        .map(|c| c.rev_timestamp)
+        .map(|l| l.row.rev_timestamp)
         .unwrap_or(record.updated_at);
     let mut feed = format!(
         "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<feed xmlns=\"http://www.w3.org/2005/Atom\">\n\
@@ -265,7 +337,8 @@ pub async fn atom(state: Shared, params: PathParams) -> Result<Response, ApiErro
         xml(record.facts.name.as_str()),
         wire_time(updated)
     );
-    for c in &page.rows {
+    for listed in &page.rows {
+        let c = &listed.row;
         let link = WikiId::parse(&c.wiki_id)
             .ok()
             .and_then(|w| state.wikis.api_url(&w).map(str::to_owned))
@@ -282,7 +355,7 @@ pub async fn atom(state: Shared, params: PathParams) -> Result<Response, ApiErro
             c.revision_id,
             xml(&c.page_title),
             wire_time(c.rev_timestamp),
-            xml(&c.user_name),
+            xml(author_name(listed, reader)),
             link.map(|l| format!("<link rel=\"alternate\" href=\"{}\"/>\n", xml(&l))).unwrap_or_default(),
             xml(&c.page_title),
             xml(&c.wiki_id),

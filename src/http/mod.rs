@@ -332,8 +332,11 @@ pub fn routes(
     let contributions_list = CONTRIBUTIONS
         .filter()
         .and(s())
+        .and(authorization())
         .and(query())
-        .and_then(|p, st, q| async move { respond(contributions::list(st, p, q).await) });
+        .and_then(
+            |p, st, auth, q| async move { respond(contributions::list(st, p, auth, q).await) },
+        );
     let contributions_summary = CONTRIBUTIONS_SUMMARY
         .filter()
         .and(s())
@@ -342,7 +345,8 @@ pub fn routes(
     let contributions_atom = CONTRIBUTIONS_ATOM
         .filter()
         .and(s())
-        .and_then(|p, st| async move { respond(contributions::atom(st, p).await) });
+        .and(authorization())
+        .and_then(|p, st, auth| async move { respond(contributions::atom(st, p, auth).await) });
     let dead_letters = DEAD_LETTERS
         .filter()
         .and(s())
