@@ -256,10 +256,16 @@ async fn serve(g: Gateway, settings: &ServeSettings, shutdown: &mut watch::Recei
         tokio::spawn(registrations::consume(state.clone())),
     ];
     let (drain_tx, mut drain_rx) = watch::channel(false);
-    let server = warp::serve(http::routes(state.clone()))
-        .incoming(listener)
-        .graceful(async move { fired(&mut drain_rx).await })
-        .run();
+    let limits = http::server::Limits::fitted(&settings.connections);
+    tracing::info!(
+        header_read_timeout = ?limits.header_read_timeout,
+        idle_timeout = ?limits.idle_timeout,
+        max_connections = limits.max_connections,
+        "connection limits"
+    );
+    let server = http::server::serve(listener, state.clone(), limits, async move {
+        fired(&mut drain_rx).await
+    });
     let mut server = std::pin::pin!(server);
     tokio::select! {
         _ = &mut server => {}

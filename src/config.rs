@@ -91,6 +91,9 @@ pub struct ServeSettings {
     #[command(flatten)]
     pub workers: WorkerSettings,
 
+    #[command(flatten)]
+    pub connections: ConnectionLimits,
+
     /// Run the gateway and the cache only, no diff workers.
     #[arg(long, conflicts_with = "workers_only")]
     pub no_workers: bool,
@@ -163,6 +166,37 @@ impl CacheSettings {
                 .map_or(defaults.arbiters, |n| n.clamp(1, 64)),
             ask_timeout: Duration::from_millis(self.cache_ask_timeout_ms.max(1)),
             ..defaults
+        }
+    }
+}
+
+/// What one HTTP client may hold of the gateway. Without these, clients that open
+/// connections and never finish their headers hold a file descriptor and buffers each until
+/// the process runs out of descriptors, and then nothing — not even `/healthz` — is answered.
+#[derive(Debug, Clone, Args)]
+pub struct ConnectionLimits {
+    /// A request's headers must arrive whole within this many seconds of its first byte being
+    /// awaited (also the longest a kept-alive connection may wait for its next request).
+    #[arg(long, env = "HTTP_HEADER_READ_TIMEOUT_SECS", default_value_t = 10)]
+    pub http_header_read_timeout_secs: u64,
+
+    /// A connection on which no byte moves either way for this many seconds is closed (a
+    /// body sent a byte a minute, a response nobody reads).
+    #[arg(long, env = "HTTP_IDLE_TIMEOUT_SECS", default_value_t = 60)]
+    pub http_idle_timeout_secs: u64,
+
+    /// Most connections open at once; past it, a new connection is closed at once. Lowered at
+    /// start to what the process's open-file limit leaves room for.
+    #[arg(long, env = "HTTP_MAX_CONNECTIONS", default_value_t = 10_000)]
+    pub http_max_connections: usize,
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> Self {
+        Self {
+            http_header_read_timeout_secs: 10,
+            http_idle_timeout_secs: 60,
+            http_max_connections: 10_000,
         }
     }
 }

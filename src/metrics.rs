@@ -7,7 +7,8 @@ use std::sync::Arc;
 
 use campaign_events_actors::{Cache, Lookup};
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts,
+    Registry, TextEncoder,
 };
 
 /// Bytes one cached participant costs, as `benches/cache.rs` measured it (RSS delta at 100k and
@@ -23,6 +24,10 @@ pub struct Metrics {
     pub associations: IntCounterVec,
     pub jobs: IntCounterVec,
     pub job_duration: Histogram,
+    /// Connections open now (the gateway's listener).
+    pub http_connections: IntGauge,
+    /// Connections closed at once because `HTTP_MAX_CONNECTIONS` were open.
+    pub http_connections_refused: IntCounter,
 }
 
 impl Metrics {
@@ -74,6 +79,19 @@ impl Metrics {
             ]),
         )
         .expect("valid metric");
+        let http_connections = IntGauge::new("ce_http_connections", "HTTP connections open now.")
+            .expect("valid metric");
+        let http_connections_refused = IntCounter::new(
+            "ce_http_connections_refused_total",
+            "HTTP connections closed at once because HTTP_MAX_CONNECTIONS were open.",
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(http_connections.clone()))
+            .expect("unique metric");
+        registry
+            .register(Box::new(http_connections_refused.clone()))
+            .expect("unique metric");
         for c in [&http_requests, &associations, &jobs] {
             registry
                 .register(Box::new(c.clone()))
@@ -99,6 +117,8 @@ impl Metrics {
             associations,
             jobs,
             job_duration,
+            http_connections,
+            http_connections_refused,
         }
     }
 

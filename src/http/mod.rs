@@ -13,6 +13,7 @@ mod ops;
 mod participants;
 mod purge;
 pub mod routes;
+pub mod server;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;

@@ -72,6 +72,7 @@ pub fn test_settings(db: &str, prefix: &str) -> ServeSettings {
             diff_retry_max_ms: 1000,
             wiki_api_timeout_secs: 2,
         },
+        connections: Default::default(),
         no_workers: false,
         workers_only: false,
         max_body_bytes: 64 * 1024,

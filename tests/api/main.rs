@@ -8,6 +8,7 @@ mod associate;
 mod auth;
 mod bad_input;
 mod cache;
+mod connections;
 mod dashboard;
 mod degradation;
 mod durability;
