@@ -14,6 +14,41 @@ use crate::config::{AuthSettings, DEV_JWT_SECRET};
 /// Longest accepted user name, in bytes (MediaWiki caps user names at 255 bytes).
 const MAX_USER_NAME_BYTES: usize = 255;
 
+/// Longest a token may live, from now to its `exp`: a year. A token that claims more is
+/// refused — whoever minted it meant a mistake or a forgery — and the bound keeps every
+/// time computed from `exp` far from overflow.
+pub const MAX_TOKEN_LIFETIME_SECS: i64 = 366 * 24 * 3600;
+
+/// Why a token was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TokenError {
+    /// Not a token of ours, or not now: `401`.
+    Invalid(String),
+    /// Well signed, but its `name` is no user name (control characters, empty, too long):
+    /// `400`, as for any other malformed input.
+    BadName,
+}
+
+impl std::fmt::Display for TokenError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TokenError::Invalid(why) => f.write_str(why),
+            TokenError::BadName => f.write_str(
+                "the token's name claim is not a user name (empty, over 255 bytes, or with \
+                 control characters)",
+            ),
+        }
+    }
+}
+
+/// Whether `name` can be a MediaWiki user name as far as this service cares: not blank, at
+/// most 255 bytes, no control characters (a NUL cannot even be stored in Postgres).
+pub fn is_user_name(name: &str) -> bool {
+    !name.trim().is_empty()
+        && name.len() <= MAX_USER_NAME_BYTES
+        && !name.chars().any(char::is_control)
+}
+
 /// The claims this service reads. `sub` is the central user id as a decimal string.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Claims {
@@ -100,7 +135,9 @@ impl TokenCache {
         let key = token_key(token);
         let shard = self.shard(key).lock().unwrap_or_else(|p| p.into_inner());
         match shard.get(&key) {
-            Some(v) if &*v.token == token && now <= v.exp + leeway => Some(v.caller.clone()),
+            Some(v) if &*v.token == token && now <= v.exp.saturating_add(leeway) => {
+                Some(v.caller.clone())
+            }
             _ => None,
         }
     }
@@ -166,6 +203,8 @@ impl Verifier {
     fn new(key: DecodingKey, alg: Algorithm) -> Self {
         let mut validation = Validation::new(alg);
         validation.set_required_spec_claims(&["exp", "sub"]);
+        // A token may say it is not valid before some time; honour it.
+        validation.validate_nbf = true;
         // Clocks across a farm agree to within seconds; a minute of grace hides nothing.
         validation.leeway = 5;
         Self {
@@ -175,31 +214,40 @@ impl Verifier {
         }
     }
 
-    /// Verifies a bearer token; the error says why, for the 401 message.
-    pub fn verify(&self, token: &str) -> Result<Caller, String> {
+    /// Verifies a bearer token; the error says why, for the 401 (or 400) message.
+    pub fn verify(&self, token: &str) -> Result<Caller, TokenError> {
         let now = chrono::Utc::now().timestamp();
         let leeway = self.validation.leeway as i64;
         if let Some(caller) = self.verified.get(token, now, leeway) {
             return Ok(caller);
         }
-        let data = jsonwebtoken::decode::<Claims>(token, &self.key, &self.validation).map_err(
-            |e| match e.kind() {
-                jsonwebtoken::errors::ErrorKind::ExpiredSignature => {
-                    "the token has expired".to_owned()
-                }
-                jsonwebtoken::errors::ErrorKind::InvalidSignature => {
-                    "the token's signature is invalid".to_owned()
-                }
-                _ => format!("the token is invalid ({e})"),
-            },
-        )?;
+        let data =
+            jsonwebtoken::decode::<Claims>(token, &self.key, &self.validation).map_err(|e| {
+                TokenError::Invalid(match e.kind() {
+                    jsonwebtoken::errors::ErrorKind::ExpiredSignature => {
+                        "the token has expired".to_owned()
+                    }
+                    jsonwebtoken::errors::ErrorKind::ImmatureSignature => {
+                        "the token is not valid yet (nbf)".to_owned()
+                    }
+                    jsonwebtoken::errors::ErrorKind::InvalidSignature => {
+                        "the token's signature is invalid".to_owned()
+                    }
+                    _ => format!("the token is invalid ({e})"),
+                })
+            })?;
         let claims = data.claims;
+        if claims.exp > now.saturating_add(MAX_TOKEN_LIFETIME_SECS) {
+            return Err(TokenError::Invalid(
+                "the token's exp is more than a year away".into(),
+            ));
+        }
         let user_id: UserId = claims
             .sub
             .parse()
-            .map_err(|e| format!("the token's sub claim {e}"))?;
-        if claims.name.trim().is_empty() || claims.name.len() > MAX_USER_NAME_BYTES {
-            return Err("the token's name claim must be a user name".into());
+            .map_err(|e| TokenError::Invalid(format!("the token's sub claim {e}")))?;
+        if !is_user_name(&claims.name) {
+            return Err(TokenError::BadName);
         }
         let caller = Caller {
             user_id,
@@ -220,6 +268,14 @@ pub fn mint(
     roles: Vec<String>,
     ttl_secs: i64,
 ) -> anyhow::Result<String> {
+    if !(1..=MAX_TOKEN_LIFETIME_SECS).contains(&ttl_secs) {
+        anyhow::bail!("--ttl must be from 1 to {MAX_TOKEN_LIFETIME_SECS} seconds (a year)");
+    }
+    if !is_user_name(name) {
+        anyhow::bail!(
+            "--name must be a user name (not blank, at most 255 bytes, no control characters)"
+        );
+    }
     let now = chrono::Utc::now().timestamp();
     let claims = Claims {
         sub: user_id.to_string(),
@@ -278,13 +334,31 @@ mod tests {
         assert!(c.organizer && !c.admin);
     }
 
+    /// Signs any claims with `secret` (HS256), as a forger or a careless issuer would.
+    fn sign(secret: &str, claims: serde_json::Value) -> String {
+        jsonwebtoken::encode(
+            &Header::default(),
+            &claims,
+            &EncodingKey::from_secret(secret.as_bytes()),
+        )
+        .unwrap()
+    }
+
+    fn why(v: &Verifier, token: &str) -> String {
+        v.verify(token).unwrap_err().to_string()
+    }
+
     #[test]
     fn bad_signature_expiry_and_subject_are_refused() {
         let uid = UserId::new(1).unwrap();
+        let now = chrono::Utc::now().timestamp();
         let t = mint("one", uid, "A", vec![], 60).unwrap();
-        assert!(hs("two").verify(&t).unwrap_err().contains("signature"));
-        let old = mint("one", uid, "A", vec![], -3600).unwrap();
-        assert!(hs("one").verify(&old).unwrap_err().contains("expired"));
+        assert!(why(&hs("two"), &t).contains("signature"));
+        let old = sign(
+            "one",
+            serde_json::json!({"sub": "1", "name": "A", "exp": now - 3600}),
+        );
+        assert!(why(&hs("one"), &old).contains("expired"));
         // A verified token is remembered, but only until it expires.
         let cache = TokenCache::new();
         let caller = hs("one")
@@ -292,27 +366,66 @@ mod tests {
             .unwrap();
         cache.put("tok", &caller, 1_000);
         assert_eq!(cache.get("tok", 1_000, 5), Some(caller.clone()));
-        assert_eq!(cache.get("tok", 1_005, 5), Some(caller));
+        assert_eq!(cache.get("tok", 1_005, 5), Some(caller.clone()));
         assert_eq!(
             cache.get("tok", 1_006, 5),
             None,
             "expired, even though cached"
         );
         assert_eq!(cache.get("tok2", 1_000, 5), None);
-        let claims = Claims {
-            sub: "-4".into(),
-            name: "A".into(),
-            exp: chrono::Utc::now().timestamp() + 60,
-            roles: vec![],
-            iat: None,
-        };
-        let t = jsonwebtoken::encode(
-            &Header::default(),
-            &claims,
-            &EncodingKey::from_secret(b"one"),
-        )
-        .unwrap();
-        assert!(hs("one").verify(&t).unwrap_err().contains("sub"));
+        // An expiry at the end of time neither overflows nor is believed.
+        cache.put("forever", &caller, i64::MAX);
+        assert_eq!(cache.get("forever", 1_000, 5), Some(caller));
+        let t = sign(
+            "one",
+            serde_json::json!({"sub": "-4", "name": "A", "exp": now + 60}),
+        );
+        assert!(why(&hs("one"), &t).contains("sub"));
         assert!(hs("one").verify("not.a.token").is_err());
+    }
+
+    #[test]
+    fn exp_is_bounded_and_nbf_honoured() {
+        let now = chrono::Utc::now().timestamp();
+        let v = hs("one");
+        for exp in [i64::MAX, now + MAX_TOKEN_LIFETIME_SECS + 3600] {
+            let t = sign(
+                "one",
+                serde_json::json!({"sub": "1", "name": "A", "exp": exp}),
+            );
+            assert!(why(&v, &t).contains("a year"), "{exp}");
+        }
+        let later = sign(
+            "one",
+            serde_json::json!({"sub": "1", "name": "A", "exp": now + 7200, "nbf": now + 3600}),
+        );
+        assert!(why(&v, &later).contains("nbf"));
+        let now_valid = sign(
+            "one",
+            serde_json::json!({"sub": "1", "name": "A", "exp": now + 7200, "nbf": now - 10}),
+        );
+        assert!(v.verify(&now_valid).is_ok());
+        assert!(mint(
+            "one",
+            UserId::new(1).unwrap(),
+            "A",
+            vec![],
+            MAX_TOKEN_LIFETIME_SECS + 1
+        )
+        .is_err());
+        assert!(mint("one", UserId::new(1).unwrap(), "A", vec![], 0).is_err());
+    }
+
+    #[test]
+    fn a_name_that_is_no_user_name_is_a_bad_request_not_a_bad_token() {
+        let now = chrono::Utc::now().timestamp();
+        for name in ["A\u{0}B", "\u{0}", "Line\nbreak", " ", ""] {
+            let t = sign(
+                "one",
+                serde_json::json!({"sub": "1", "name": name, "exp": now + 60}),
+            );
+            assert_eq!(hs("one").verify(&t), Err(TokenError::BadName), "{name:?}");
+        }
+        assert!(mint("one", UserId::new(1).unwrap(), "A\u{0}", vec![], 60).is_err());
     }
 }

@@ -208,8 +208,15 @@ async fn apply(state: &Shared, subject: &str, cmd: Command) -> Verdict {
             cmd.event_id
         ));
     }
-    let Some(at) = DateTime::<Utc>::from_timestamp_millis(cmd.at) else {
-        return Verdict::Reject(format!("at {} is not a time", cmd.at));
+    // Years 0001–9999, as everywhere in this service: Postgres would refuse some others (and
+    // a refusal reads as a database error, retried for minutes), and none is a real change.
+    let Some(at) = DateTime::<Utc>::from_timestamp_millis(cmd.at)
+        .filter(|t| (1..=9999).contains(&chrono::Datelike::year(t)))
+    else {
+        return Verdict::Reject(format!(
+            "at {} is not a time in the years 0001–9999 (unix milliseconds)",
+            cmd.at
+        ));
     };
     let now = state.clock.now();
     if at > now + MAX_FUTURE_SKEW {

@@ -140,8 +140,9 @@ pub enum DbError {
     /// Postgres is unreachable or the pool is exhausted: answer 503 and let the client retry.
     #[error("the database is unavailable: {0}")]
     Unavailable(String),
-    /// The server refused a statement: a bug or a constraint, not an outage.
-    #[error("database error: {0}")]
+    /// The server refused a statement: a bug or a constraint, not an outage. Shown with the
+    /// server's own message and SQLSTATE: `tokio_postgres::Error` alone says only "db error".
+    #[error("database error: {}", describe(.0))]
     Query(tokio_postgres::Error),
     /// A stored value no longer passes the domain's validation.
     #[error("stored data is invalid: {0}")]
@@ -168,15 +169,40 @@ impl From<tokio_postgres::Error> for DbError {
             Some(code) => code.code().starts_with("08") || code.code().starts_with("57"),
         };
         if outage || e.is_closed() {
-            DbError::Unavailable(e.to_string())
+            DbError::Unavailable(describe(&e))
         } else {
             DbError::Query(e)
         }
     }
 }
 
+/// A Postgres error with its cause: the server's message, SQLSTATE, detail and hint for a
+/// refused statement, the source chain (I/O, TLS, parsing) for anything else.
+pub fn describe(e: &tokio_postgres::Error) -> String {
+    if let Some(db) = e.as_db_error() {
+        let mut out = format!("{} {}: {}", db.severity(), db.code().code(), db.message());
+        if let Some(detail) = db.detail() {
+            out.push_str(&format!(" (detail: {detail})"));
+        }
+        if let Some(hint) = db.hint() {
+            out.push_str(&format!(" (hint: {hint})"));
+        }
+        return out;
+    }
+    let mut out = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(cause) = source {
+        out.push_str(&format!(": {cause}"));
+        source = cause.source();
+    }
+    out
+}
+
 impl From<deadpool_postgres::PoolError> for DbError {
     fn from(e: deadpool_postgres::PoolError) -> Self {
-        DbError::Unavailable(e.to_string())
+        DbError::Unavailable(match &e {
+            deadpool_postgres::PoolError::Backend(pg) => describe(pg),
+            other => other.to_string(),
+        })
     }
 }

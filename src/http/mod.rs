@@ -73,9 +73,14 @@ impl State {
             .ok_or_else(|| {
                 ApiError::unauthorized("the Authorization header must be `Bearer <token>`")
             })?;
-        self.verifier
-            .verify(token.trim())
-            .map_err(ApiError::unauthorized)
+        self.verifier.verify(token.trim()).map_err(|e| match e {
+            crate::auth::TokenError::BadName => ApiError::new(
+                warp::http::StatusCode::BAD_REQUEST,
+                "rest-invalid-user-name",
+                e.to_string(),
+            ),
+            crate::auth::TokenError::Invalid(_) => ApiError::unauthorized(e),
+        })
     }
 
     /// After a database commit: publish the change for the other instances, then apply it to

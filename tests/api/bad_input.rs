@@ -230,3 +230,66 @@ async fn with_a_wikis_file_only_known_wikis_are_accepted() {
     .await;
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[tokio::test]
+async fn times_whose_year_in_utc_leaves_0001_to_9999_are_400() {
+    let app = spawn_app().await;
+    let event = app.create_event(7, &event_body()).await;
+    // Each parses as RFC 3339, but in UTC its year is 10000 or 0.
+    for (field, t) in [
+        ("end_time", "9999-12-31T23:59:59-01:00"),
+        ("start_time", "0001-01-01T00:00:00+01:00"),
+    ] {
+        expect_rejected(
+            &app,
+            event,
+            &with(field, json!(t)),
+            "application/json",
+            400,
+            "campaignevents-error-invalid-time",
+        )
+        .await;
+    }
+    assert_eq!(
+        app.count("SELECT count(*) FROM ce_events", &[]).await,
+        1,
+        "nothing written"
+    );
+}
+
+#[tokio::test]
+async fn a_token_whose_name_is_no_user_name_is_400_and_writes_nothing() {
+    let app = spawn_app().await;
+    for name in ["Nul\u{0}Byte", "Two\nLines"] {
+        let resp = app
+            .http
+            .post(app.v0("/event_registration"))
+            .bearer_auth(sign_claims(
+                json!({"sub": "7", "name": name, "roles": ["organizer"],
+                                           "exp": chrono::Utc::now().timestamp() + 600}),
+            ))
+            .json(&event_body())
+            .send()
+            .await
+            .unwrap();
+        let s = resp.status().as_u16();
+        let v: Value = resp.json().await.unwrap();
+        assert_eq!(
+            (s, assert_error_shape(s, &v).as_str()),
+            (400, "rest-invalid-user-name"),
+            "{name:?}"
+        );
+    }
+    assert_eq!(app.count("SELECT count(*) FROM ce_events", &[]).await, 0);
+}
+
+#[tokio::test]
+async fn a_database_error_says_its_cause() {
+    let client = admin().await;
+    let e = client.query_one("SELECT 1/0", &[]).await.unwrap_err();
+    let shown = campaign_events::db::DbError::from(e).to_string();
+    assert!(
+        shown.contains("division by zero") && shown.contains("22012"),
+        "{shown}"
+    );
+}

@@ -496,6 +496,17 @@ async fn malformed_and_invalid_nats_commands_are_terminated_and_recorded() {
         .unwrap(),
     )
     .await;
+    // A time Postgres cannot hold (the year 7537 BC): rejected at once, not retried for
+    // minutes as a database error.
+    raw(
+        names.registration_subject(event),
+        rmp_serde::to_vec_named(
+            &json!({"kind": "registered", "event_id": event, "user_id": 1,
+                    "at": -300_000_000_000_000_i64}),
+        )
+        .unwrap(),
+    )
+    .await;
     registrations_drained(&app).await;
 
     let rows = app
@@ -508,7 +519,7 @@ async fn malformed_and_invalid_nats_commands_are_terminated_and_recorded() {
         .await
         .unwrap();
     let reasons: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
-    assert_eq!(reasons.len(), 8, "{reasons:?}");
+    assert_eq!(reasons.len(), 9, "{reasons:?}");
     assert!(reasons[0].contains("malformed MessagePack"), "{reasons:?}");
     assert!(reasons[1].contains("malformed"), "{reasons:?}");
     assert!(reasons[2].contains("does not match"), "{reasons:?}");
@@ -520,6 +531,7 @@ async fn malformed_and_invalid_nats_commands_are_terminated_and_recorded() {
         reasons[7].contains("unknown variant") && reasons[7].contains("regis\u{FFFD}tered"),
         "{reasons:?}"
     );
+    assert!(reasons[8].contains("0001–9999"), "{reasons:?}");
     let participants: i64 = app.count("SELECT count(*) FROM ce_participants", &[]).await;
     assert_eq!(participants, 0);
 }

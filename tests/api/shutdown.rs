@@ -22,6 +22,8 @@ async fn the_binary_exits_cleanly_on_sigterm() {
     let db = unique_name("ce_test");
     let prefix = unique_name("t");
     let port = free_port();
+    let log_path = std::env::temp_dir().join(format!("{db}.log"));
+    let log = std::fs::File::create(&log_path).unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_campaign-events"))
         .arg("serve")
         .env("DATABASE_URL", database_url(&db))
@@ -29,8 +31,9 @@ async fn the_binary_exits_cleanly_on_sigterm() {
         .env("STREAM_PREFIX", &prefix)
         .env("LISTEN_ADDR", format!("127.0.0.1:{port}"))
         .env_remove("WIKIS_FILE")
+        .env("RUST_LOG", "info")
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(Stdio::from(log))
         .spawn()
         .unwrap();
     let client = reqwest::Client::new();
@@ -51,6 +54,32 @@ async fn the_binary_exits_cleanly_on_sigterm() {
         .status()
         .unwrap();
     assert!(hc.success());
+    // Clients that hang up mid-request or speak no HTTP are their own business: not an ERROR.
+    {
+        use tokio::io::AsyncWriteExt;
+        let mut half = tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .unwrap();
+        half.write_all(b"GET /healthz HTTP/1.1\r\nHo")
+            .await
+            .unwrap();
+        drop(half);
+        let mut garbage = tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .unwrap();
+        garbage
+            .write_all(b"\x16\x03\x01 not http\r\n\r\n")
+            .await
+            .unwrap();
+        let mut buf = Vec::new();
+        let _ = tokio::io::AsyncReadExt::read_to_end(&mut garbage, &mut buf).await;
+    }
+    let r = client
+        .get(format!("http://127.0.0.1:{port}/healthz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
 
     let killed = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
@@ -69,5 +98,12 @@ async fn the_binary_exits_cleanly_on_sigterm() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     assert!(status.success(), "exit status {status}");
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    assert!(log.contains("stopped"), "{log}");
+    assert!(
+        !log.lines().any(|l| l.contains(" ERROR ")),
+        "an ERROR was logged:\n{log}"
+    );
+    let _ = std::fs::remove_file(log_path);
     cleanup(db, prefix);
 }
