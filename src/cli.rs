@@ -80,6 +80,18 @@ pub struct PublishArgs {
     /// Prefix of stream names and subjects.
     #[arg(long, env = "STREAM_PREFIX", default_value = "")]
     pub stream_prefix: String,
+    /// Wait until a running service has handled the command, and say what became of it
+    /// (applied, changed nothing, or rejected with its reason). Without it the command is only
+    /// queued: the answer says so.
+    #[arg(long)]
+    pub wait: bool,
+    /// The service's database, read with `--wait` to tell the outcome.
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "postgres://postgres@127.0.0.1:5432/campaign_events"
+    )]
+    pub database_url: String,
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -129,9 +141,24 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 at: chrono::Utc::now().timestamp_millis(),
             };
             let js = nats::jetstream(nats::connect(&args.nats_url).await?);
-            let seq =
-                registrations::publish(&js, &nats::Names::new(&args.stream_prefix), &cmd).await?;
-            println!("published at stream sequence {seq}");
+            let names = nats::Names::new(&args.stream_prefix);
+            let seq = registrations::publish(&js, &names, &cmd).await?;
+            if !args.wait {
+                println!(
+                    "queued at stream sequence {seq}; a running service applies it (--wait \
+                     reports the outcome)"
+                );
+                return Ok(());
+            }
+            let outcome = tokio::time::timeout(
+                Duration::from_secs(30),
+                registrations::outcome(&js, &names, &args.database_url, &cmd, seq),
+            )
+            .await
+            .context(
+                "not handled within 30 s: is the service running on this NATS and STREAM_PREFIX?",
+            )??;
+            println!("{outcome}");
             Ok(())
         }
         Command::Report(args) => crate::report::run(args).await,

@@ -72,7 +72,7 @@ impl Metrics {
         let job_duration = Histogram::with_opts(
             HistogramOpts::new(
                 "ce_job_duration_seconds",
-                "Time to fetch, measure and store one job.",
+                "Time one attempt at a job took: fetch, measure, then store, retry or dead-letter.",
             )
             .buckets(vec![
                 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,

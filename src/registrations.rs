@@ -302,6 +302,63 @@ pub async fn publish(
     Ok(ack.sequence)
 }
 
+/// Waits until the service has handled the command published at `seq` (the work-queue stream
+/// no longer holds it), then says what became of it, from the database: rejected (with the
+/// recorded reason), applied, or changed nothing (the participant's last change is newer).
+pub async fn outcome(
+    js: &jetstream::Context,
+    names: &crate::nats::Names,
+    database_url: &str,
+    cmd: &Command,
+    seq: u64,
+) -> anyhow::Result<String> {
+    let stream = js
+        .get_stream(names.registrations_stream())
+        .await
+        .context("cannot read the registrations stream")?;
+    while stream.get_raw_message(seq).await.is_ok() {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let config: tokio_postgres::Config = database_url
+        .parse()
+        .context("DATABASE_URL is not a valid Postgres URL")?;
+    let db = crate::db::connect(&config).await?;
+    let subject = names.registration_subject(cmd.event_id);
+    if let Some(row) = db
+        .query_opt(
+            "SELECT reason FROM ce_rejected_commands WHERE subject = $1 AND stream_seq = $2",
+            &[&subject, &(seq as i64)],
+        )
+        .await?
+    {
+        return Ok(format!("rejected: {}", row.get::<_, String>(0)));
+    }
+    let row = db
+        .query_opt(
+            "SELECT unregistered_at IS NULL, last_change_at FROM ce_participants \
+             WHERE event_id = $1 AND user_id = $2",
+            &[&(cmd.event_id as i64), &(cmd.user_id as i64)],
+        )
+        .await?;
+    let at = DateTime::<Utc>::from_timestamp_millis(cmd.at);
+    Ok(match row {
+        Some(r) if Some(r.get::<_, DateTime<Utc>>(1)) == at => {
+            let active: bool = r.get(0);
+            format!(
+                "applied: user {} is {} for event {}",
+                cmd.user_id,
+                if active {
+                    "registered"
+                } else {
+                    "not registered"
+                },
+                cmd.event_id
+            )
+        }
+        _ => "changed nothing: the participant's last change is newer".to_owned(),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::declares_json;

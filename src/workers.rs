@@ -145,13 +145,13 @@ async fn pull(deps: &WorkerDeps) -> anyhow::Result<()> {
         let msg = msg.context("job stream")?;
         let started = Instant::now();
         let ack = handle(deps, &msg, max_deliver).await;
+        // Every attempt is timed, whatever its end: a worker whose jobs all fail (a wiki out
+        // of reach) must not look idle.
+        deps.metrics
+            .job_duration
+            .observe(started.elapsed().as_secs_f64());
         let outcome = match ack {
-            AckKind::Ack => {
-                deps.metrics
-                    .job_duration
-                    .observe(started.elapsed().as_secs_f64());
-                "stored"
-            }
+            AckKind::Ack => "stored",
             AckKind::Nak(_) => "retried",
             _ => "dead",
         };

@@ -8,6 +8,7 @@ mod associate;
 mod auth;
 mod bad_input;
 mod cache;
+mod cli;
 mod connections;
 mod dashboard;
 mod degradation;
