@@ -8,6 +8,8 @@
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 
+use unicode_normalization::UnicodeNormalization;
+
 use super::markup::{self, Piece};
 use super::siteinfo::{
     NamespaceCase, PrefixKind, SiteInfo, NS_CATEGORY, NS_FILE, NS_MAIN, NS_MEDIA,
@@ -339,8 +341,12 @@ fn strip_directional_marks(s: &str) -> Cow<'_, str> {
     Cow::Owned(s.chars().filter(|&c| !mark(c)).collect())
 }
 
-/// Decodes the character references that occur in link targets: numeric ones and a few
-/// named ones. Others are left as written (`&` is legal in titles).
+/// Decodes every character reference as MediaWiki's `Sanitizer::decodeCharReferences` does
+/// when it reads a title: `&name;` for every HTML5 named entity (case-sensitive), `&#65;` and
+/// `&#x41;`; a reference needs its `;`, an unknown name is kept as written (`&` is legal in
+/// titles), and a number that is no valid character becomes U+FFFD, which no title may hold.
+/// Then, as MediaWiki does once anything matched, the result is NFC-normalised: `e&#x301;`
+/// names the same page as `é`.
 fn decode_entities(s: &str) -> Cow<'_, str> {
     if !s.bytes().any(|b| b == b'&') {
         return Cow::Borrowed(s);
@@ -350,48 +356,68 @@ fn decode_entities(s: &str) -> Cow<'_, str> {
     while let Some(amp) = rest.find('&') {
         out.push_str(&rest[..amp]);
         rest = &rest[amp..];
-        match decode_one(rest) {
-            Some((c, len)) => {
-                out.push(c);
-                rest = &rest[len..];
-            }
-            None => {
-                out.push('&');
-                rest = &rest[1..];
-            }
-        }
+        let len = decode_one(rest, &mut out).unwrap_or_else(|| {
+            out.push('&');
+            1
+        });
+        rest = &rest[len..];
     }
     out.push_str(rest);
-    Cow::Owned(out)
+    if unicode_normalization::is_nfc(&out) {
+        Cow::Owned(out)
+    } else {
+        Cow::Owned(out.nfc().collect())
+    }
 }
 
-/// The character that the reference at the start of `s` ("&...;") stands for, and its length.
-fn decode_one(s: &str) -> Option<(char, usize)> {
-    // The longest reference we decode, "&#x10FFFF;", is 10 bytes.
-    let semi = s.bytes().take(12).position(|b| b == b';')?;
-    let body = &s[1..semi];
-    let c = if let Some(num) = body.strip_prefix('#') {
-        // `from_str_radix` would also take a sign, which a character reference cannot have.
-        let code = match num.strip_prefix(['x', 'X']) {
-            Some(hex) if hex.bytes().all(|b| b.is_ascii_hexdigit()) => {
-                u32::from_str_radix(hex, 16).ok()?
-            }
-            None if num.bytes().all(|b| b.is_ascii_digit()) => num.parse().ok()?,
+/// MediaWiki's own names for a named reference, besides the HTML5 list (`Sanitizer`'s
+/// `MW_ENTITY_ALIASES`): right-to-left marks spelled in Hebrew and Arabic.
+const MW_ENTITY_ALIASES: [(&str, &str); 2] = [
+    ("\u{5e8}\u{5dc}\u{5de}", "rlm"),
+    ("\u{631}\u{644}\u{645}", "rlm"),
+];
+
+/// If `s` starts with a character reference (MediaWiki's `CHAR_REFS_REGEX`:
+/// `&[A-Za-z0-9\x80-\xff]+;`, `&#[0-9]+;` or `&#[xX][0-9A-Fa-f]+;`), appends what it stands
+/// for to `out` and returns its length.
+fn decode_one(s: &str, out: &mut String) -> Option<usize> {
+    let body = s.strip_prefix('&')?;
+    let end = body.bytes().position(|b| b == b';')?;
+    let name = &body[..end];
+    let len = 1 + end + 1;
+    if let Some(num) = name.strip_prefix('#') {
+        let (digits, radix) = match num.strip_prefix(['x', 'X']) {
+            Some(hex) if !hex.is_empty() && hex.bytes().all(|b| b.is_ascii_hexdigit()) => (hex, 16),
+            _ if !num.is_empty() && num.bytes().all(|b| b.is_ascii_digit()) => (num, 10),
             _ => return None,
         };
-        char::from_u32(code)?
-    } else {
-        match body {
-            "amp" => '&',
-            "quot" => '"',
-            "apos" => '\'',
-            "lt" => '<',
-            "gt" => '>',
-            "nbsp" => '\u{a0}',
-            _ => return None,
-        }
-    };
-    Some((c, semi + 1))
+        // Too big for a u32 is too big for a character: MediaWiki's number saturates and
+        // fails the same test.
+        let code = u32::from_str_radix(digits, radix).unwrap_or(u32::MAX);
+        out.push(valid_reference(code).unwrap_or('\u{fffd}'));
+        return Some(len);
+    }
+    if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b >= 0x80) {
+        return None;
+    }
+    let name = MW_ENTITY_ALIASES
+        .iter()
+        .find(|(alias, _)| *alias == name)
+        .map_or(name, |&(_, html)| html);
+    let table = &html_escape::NAMED_ENTITIES;
+    match table.binary_search_by(|&(n, _)| n.cmp(name.as_bytes())) {
+        Ok(i) => out.push_str(table[i].1),
+        // Unknown: kept as written.
+        Err(_) => out.push_str(&s[..len]),
+    }
+    Some(len)
+}
+
+/// The character a numeric reference may stand for (`Sanitizer::validateCodepoint`): no
+/// controls but tab and newline, no surrogates, nothing past U+10FFFF, no U+FFFE/U+FFFF.
+fn valid_reference(code: u32) -> Option<char> {
+    let valid = matches!(code, 0x09 | 0x0a | 0x20..=0x7e | 0xa0..=0xd7ff | 0xe000..=0xfffd | 0x10000..=0x10ffff);
+    valid.then(|| char::from_u32(code)).flatten()
 }
 
 #[cfg(test)]
@@ -603,10 +629,29 @@ mod tests {
         );
         // Not references, so "#" starts a fragment, as in MediaWiki.
         assert_eq!(en("[[A&lt;B]] [[&#+65;B]] [[&#;]]"), v(&["&"]));
+        // Every HTML5 named reference, as MediaWiki's Sanitizer decodes them.
         assert_eq!(
-            pt("[[Ci&ecirc;ncia]] [[Ci&#234;ncia]]"),
-            v(&["Ci&ecirc;ncia", "Ciência"])
+            pt("[[Ci&ecirc;ncia]] [[Ci&#234;ncia]] [[Caf&eacute;]] [[&Eacute;vora]] [[&NotEqualTilde;]]"),
+            v(&["Café", "Ciência", "Évora", "\u{2242}\u{338}"])
         );
+    }
+
+    #[test]
+    fn entity_edge_cases_as_mediawiki() {
+        // Without ";" or with an unknown (or wrongly cased) name: kept as written.
+        assert_eq!(
+            en("[[Caf&eacute]] [[A&nosuch;B]] [[&EACUTE;]]"),
+            v(&["&EACUTE;", "A&nosuch;B", "Caf&eacute"])
+        );
+        // Numbers that are no valid character decode to U+FFFD: no title.
+        assert_eq!(
+            en("[[A&#0;B]] [[A&#x110000;]] [[A&#99999999999;]] [[A&#xD800;]]"),
+            v(&[])
+        );
+        // Leading zeros are fine; the result is NFC: "e" + combining acute is "é".
+        assert_eq!(en("[[&#0000066;]] [[e&#x301;t&#xE9;]]"), v(&["B", "Été"]));
+        // MediaWiki's own Hebrew spelling of &rlm;, a directional mark, dropped from titles.
+        assert_eq!(en("[[A&\u{5e8}\u{5dc}\u{5de};]]"), v(&["A"]));
     }
 
     #[test]
