@@ -3,7 +3,9 @@
 //!
 //! Everything is computed from the two revisions' wikitext alone (no parser, no template
 //! expansion), so it is cheap enough to run on every edit of a campaign, and the per-wiki
-//! rules (namespace names, interwiki prefixes) come from the wiki's own [`SiteInfo`].
+//! rules (namespace names, subpages, interwiki prefixes) come from the wiki's own
+//! [`SiteInfo`]. Links also depend on the page the text is on ([`Page`]): relative links are
+//! read against it, and a link to itself is no link.
 
 pub mod diff;
 pub mod links;
@@ -29,15 +31,36 @@ pub struct EditStats {
     pub refs_removed: u32,
 }
 
-/// Everything for one edit. `old` is "" for a page creation.
-pub fn compute(old: &str, new: &str, site: &SiteInfo) -> EditStats {
+/// The page an edit is on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page {
+    pub(crate) ns: i64,
+    /// With its namespace's local name, spaces for underscores: "Utilizador:Bob/Rascunho".
+    pub(crate) title: String,
+}
+
+impl Page {
+    /// `title` as the Action API gives it (`title` of a revision's page: normalised, with the
+    /// local namespace name), `ns` its namespace id.
+    pub fn new(ns: i64, title: impl Into<String>) -> Page {
+        Page {
+            ns,
+            title: title.into(),
+        }
+    }
+}
+
+/// Everything for one edit of `page`. `old` is "" for a page creation. Both texts are read on
+/// the revision's title; if the page was moved between the two revisions, MediaWiki read the
+/// parent on its old title, which only matters for its relative links and self-links.
+pub fn compute(old: &str, new: &str, page: &Page, site: &SiteInfo) -> EditStats {
     let delta = diff::text_delta(old, new);
 
     // The same sets as `links::internal_links`, without a `String` per link: this runs on
     // every edit, and articles have thousands of links.
     let (links_added, links_removed) = links::LinkTitles::difference(
-        &links::LinkTitles::of(old, site),
-        &links::LinkTitles::of(new, site),
+        &links::LinkTitles::of(old, page, site),
+        &links::LinkTitles::of(new, page, site),
     );
 
     let (refs_added, refs_removed) =
@@ -287,13 +310,18 @@ pub(crate) mod markup {
 mod tests {
     use super::*;
 
+    /// An article no test text links to.
+    fn article() -> Page {
+        Page::new(0, "Test article")
+    }
+
     #[test]
     fn compute_counts_everything() {
         let site = SiteInfo::english();
         let old = "Lisbon is in [[Portugal]].<ref>Atlas</ref> See [[Porto]].\n[[Category:Cities]]";
         let new = "Lisbon is the capital of [[Portugal]].<ref>Atlas</ref><ref>Census 2021</ref> \
                    See [[Braga]] and [[File:Map.png|thumb]].\n[[Category:Cities]]";
-        let stats = compute(old, new, &site);
+        let stats = compute(old, new, &article(), &site);
         assert_eq!((stats.links_added, stats.links_removed), (1, 1));
         assert_eq!((stats.refs_added, stats.refs_removed), (1, 0));
         assert_eq!(
@@ -305,7 +333,7 @@ mod tests {
     #[test]
     fn page_creation_counts_all_as_added() {
         let new = "New [[Page]] with a ref.<ref>Source</ref> and [[Another|link]].";
-        let stats = compute("", new, &SiteInfo::english());
+        let stats = compute("", new, &article(), &SiteInfo::english());
         assert_eq!(stats.bytes_added, new.len() as u64);
         assert_eq!(stats.chars_added, new.chars().count() as u64);
         assert_eq!((stats.bytes_removed, stats.chars_removed), (0, 0));
@@ -325,7 +353,7 @@ mod tests {
         );
         let old = "<ref>A</ref><ref>A</ref>";
         let new = "<ref>A</ref>";
-        let stats = compute(old, new, &SiteInfo::english());
+        let stats = compute(old, new, &article(), &SiteInfo::english());
         assert_eq!((stats.refs_added, stats.refs_removed), (0, 1));
     }
 
@@ -387,7 +415,7 @@ mod tests {
                 (0..next(80)).map(|_| TOKENS[next(TOKENS.len())]).collect()
             };
             let (old, new) = (&old, &new);
-            let stats = compute(old, new, &site);
+            let stats = compute(old, new, &article(), &site);
             assert_eq!(
                 stats.bytes_added as i64 - stats.bytes_removed as i64,
                 new.len() as i64 - old.len() as i64
