@@ -129,9 +129,11 @@ pub(crate) mod markup {
     pub(crate) enum Piece<'a> {
         /// Text the parser sees as is (comments already taken out).
         Text(&'a str),
-        /// An extension tag: its lowercase name, and its raw content (`None` when self-closing).
+        /// An extension tag: its lowercase name, its attributes as written, and its raw
+        /// content (`None` when self-closing).
         Tag {
             name: &'static str,
+            attrs: &'a str,
             inner: Option<&'a str>,
         },
     }
@@ -170,7 +172,11 @@ pub(crate) mod markup {
                 if flushed < lt {
                     visit(Piece::Text(&text[flushed..lt]));
                 }
-                visit(Piece::Tag { name, inner: None });
+                visit(Piece::Tag {
+                    name,
+                    attrs: &text[name_end..gt - 1],
+                    inner: None,
+                });
                 flushed = gt + 1;
                 i = gt + 1;
                 continue;
@@ -185,6 +191,7 @@ pub(crate) mod markup {
                     }
                     visit(Piece::Tag {
                         name,
+                        attrs: &text[name_end..gt],
                         inner: Some(&text[gt + 1..close_start]),
                     });
                     flushed = close_end;
@@ -259,11 +266,13 @@ pub(crate) mod markup {
                     Piece::Text("b"),
                     Piece::Tag {
                         name: "nowiki",
+                        attrs: "",
                         inner: Some("[[c]]")
                     },
                     Piece::Text("d"),
                     Piece::Tag {
                         name: "ref",
+                        attrs: " name=x",
                         inner: None
                     },
                     Piece::Text("e"),
@@ -284,6 +293,7 @@ pub(crate) mod markup {
                 pieces("<references>x</references>"),
                 vec![Piece::Tag {
                     name: "references",
+                    attrs: "",
                     inner: Some("x")
                 }]
             );
@@ -297,6 +307,7 @@ pub(crate) mod markup {
                 vec![
                     Piece::Tag {
                         name: "nowiki",
+                        attrs: "",
                         inner: Some("<!--")
                     },
                     Piece::Text("x-->")
