@@ -438,6 +438,49 @@ mod tests {
         }
     }
 
+    /// Our link and footnote extractors against MediaWiki's own parser: every case of the
+    /// fixture holds a wikitext, the title it was parsed on, and what `action=parse` of a real
+    /// MediaWiki answered (its `prop=links` list, and the footnotes in its `prop=text`),
+    /// read with that wiki's own siteinfo. How they were captured:
+    /// tests/fixtures/mediawiki/README.md.
+    #[test]
+    fn links_and_refs_match_mediawikis_parser() {
+        let fixture: serde_json::Value =
+            serde_json::from_str(include_str!("../../tests/fixtures/mediawiki/parser.json"))
+                .expect("the fixture is JSON");
+        let site = SiteInfo::from_action_api(&fixture["siteinfo"]).expect("its siteinfo");
+        let cases = fixture["cases"].as_array().expect("a list of cases");
+        assert!(cases.len() >= 30, "{} cases", cases.len());
+        let mut mismatches = Vec::new();
+        for case in cases {
+            let field = |name: &str| case[name].as_str().expect(name).to_owned();
+            let (title, text) = (field("title"), field("wikitext"));
+            let ns = match title.split_once(':').map(|(p, _)| site.prefix_kind(p)) {
+                Some(siteinfo::PrefixKind::Namespace(ns)) => ns,
+                _ => siteinfo::NS_MAIN,
+            };
+            let page = Page::new(ns, title.as_str());
+            let mut ours: Vec<String> = links::internal_links(&text, &page, &site)
+                .into_iter()
+                .collect();
+            ours.sort();
+            let theirs: Vec<String> = serde_json::from_value(case["links"].clone()).expect("links");
+            if ours != theirs {
+                mismatches.push(format!(
+                    "{title}: {text:?}\n  links: ours {ours:?}\n  parser's {theirs:?}"
+                ));
+            }
+            let footnotes = refs::defined_refs(&text).len() as u64;
+            let expected = case["footnotes"].as_u64().expect("footnotes");
+            if footnotes != expected {
+                mismatches.push(format!(
+                    "{title}: {text:?}\n  footnotes: ours {footnotes}, Cite's {expected}"
+                ));
+            }
+        }
+        assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
+    }
+
     #[test]
     fn serializes_as_plain_fields() {
         let json = serde_json::to_value(EditStats {
