@@ -7,7 +7,7 @@ use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 
-use campaign_events::stats::{compute, SiteInfo};
+use campaign_events::stats::{compute, Page, SiteInfo};
 
 /// Deterministic wikitext-like text of about `bytes` bytes: headings, paragraphs of words with
 /// [[links]], <ref>s and {{templates}}, so that both the diff and the scanners do real work.
@@ -82,6 +82,7 @@ fn article(seed: u64, bytes: usize) -> String {
 
 fn benches(c: &mut Criterion) {
     let site = SiteInfo::english();
+    let page = Page::new(0, "Lisbon");
 
     let old = article(1, 100_000);
     let middle = old[..old.len() / 2].rfind(". ").map_or(0, |i| i + 2);
@@ -91,18 +92,18 @@ fn benches(c: &mut Criterion) {
         "The bridge over the river was opened in 1966 by [[Salazar]].<ref>Bridge history</ref> ",
     );
     c.bench_function("typical_edit_100kb", |b| {
-        b.iter(|| compute(black_box(&old), black_box(&new), &site))
+        b.iter(|| compute(black_box(&old), black_box(&new), &page, &site))
     });
 
     let created = article(2, 50_000);
     c.bench_function("page_creation_50kb", |b| {
-        b.iter(|| compute(black_box(""), black_box(&created), &site))
+        b.iter(|| compute(black_box(""), black_box(&created), &page, &site))
     });
 
     let big_old = article(3, 2_000_000);
     let big_new = article(4, 2_000_000);
     c.bench_function("replace_2mb", |b| {
-        b.iter(|| compute(black_box(&big_old), black_box(&big_new), &site))
+        b.iter(|| compute(black_box(&big_old), black_box(&big_new), &page, &site))
     });
 }
 

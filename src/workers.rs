@@ -354,9 +354,11 @@ async fn measure(deps: &WorkerDeps, job: &ValidJob) -> Result<(), Failure> {
         }
     };
     let site = deps.api.siteinfo(&job.wiki).await?;
-    let measured = tokio::task::spawn_blocking(move || stats::compute(&old_text, &new_text, &site))
-        .await
-        .map_err(|e| Failure::Transient(format!("the diff task failed: {e}"), None))?;
+    let page = stats::Page::new(i64::from(rev.ns), rev.title.clone());
+    let measured =
+        tokio::task::spawn_blocking(move || stats::compute(&old_text, &new_text, &page, &site))
+            .await
+            .map_err(|e| Failure::Transient(format!("the diff task failed: {e}"), None))?;
     let row = Contribution {
         event_id: job.event.get(),
         user_id: job.user.get(),

@@ -584,7 +584,8 @@ mod tests {
         assert!(old.len() > 2_000_000 && new.len() > 2_000_000);
         assert_balanced(&old, &new, text_delta(&old, &new));
         // Through `compute` too, so the link and ref scanners see the 2 MB pages.
-        let stats = crate::stats::compute(&old, &new, &crate::stats::SiteInfo::english());
+        let page = crate::stats::Page::new(0, "Test article");
+        let stats = crate::stats::compute(&old, &new, &page, &crate::stats::SiteInfo::english());
         assert_eq!((stats.links_added, stats.links_removed), (0, 0));
     }
 }

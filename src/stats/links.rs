@@ -2,16 +2,22 @@
 //!
 //! The aim is the set of pages an edit links to, so that "links added" counts pages and not
 //! spellings: `[[main_page]]`, `[[Main  page]]` and `[[Main page#History|see]]` are one link.
-//! Things written with the same brackets that are not links to pages — file embeds, category
-//! assignments, interwiki and interlanguage links, same-page anchors — are left out.
+//! Things written with the same brackets that are not recorded as links by MediaWiki's parser
+//! — file embeds (but their `link=` target is), category assignments, special pages, interwiki
+//! and interlanguage links, same-page anchors, a link to the page itself — are left out, and
+//! relative links (`[[/Sub]]`, `[[../Sibling]]`) are read against the page, as the parser
+//! does.
 
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 
+use unicode_normalization::UnicodeNormalization;
+
 use super::markup::{self, Piece};
 use super::siteinfo::{
-    NamespaceCase, PrefixKind, SiteInfo, NS_CATEGORY, NS_FILE, NS_MAIN, NS_MEDIA,
+    NamespaceCase, PrefixKind, SiteInfo, NS_CATEGORY, NS_FILE, NS_MAIN, NS_MEDIA, NS_SPECIAL,
 };
+use super::Page;
 
 /// Stands in for an extension tag's content, as MediaWiki's strip markers do: it is a control
 /// character, so a "link" whose target contains a `<nowiki>` or a `<ref>` is invalid.
@@ -23,9 +29,10 @@ const URL_PROTOCOLS: [&str; 9] = [
     "//", "http://", "https://", "ftp://", "ftps://", "sftp://", "irc://", "ircs://", "mailto:",
 ];
 
-/// Normalised internal link targets ("Main page", "Category:Foo", "File:X.jpg") of a text.
-pub fn internal_links(text: &str, site: &SiteInfo) -> HashSet<String> {
-    LinkTitles::of(text, site)
+/// Normalised internal link targets ("Main page", "Category:Foo", "File:X.jpg") of a text on
+/// `page`.
+pub fn internal_links(text: &str, page: &Page, site: &SiteInfo) -> HashSet<String> {
+    LinkTitles::of(text, page, site)
         .set()
         .into_iter()
         .map(str::to_owned)
@@ -44,12 +51,12 @@ pub(crate) struct LinkTitles {
 }
 
 impl LinkTitles {
-    pub(crate) fn of(text: &str, site: &SiteInfo) -> LinkTitles {
+    pub(crate) fn of(text: &str, page: &Page, site: &SiteInfo) -> LinkTitles {
         let mut titles = LinkTitles {
             arena: String::new(),
             ends: Vec::new(),
         };
-        titles.collect(text, site);
+        titles.collect(text, page, site);
         titles
     }
 
@@ -85,20 +92,43 @@ impl LinkTitles {
     /// Adds the links of `text`. Footnote content is wikitext of its own that MediaWiki parses
     /// separately, so links inside `<ref>`/`<references>` are collected by recursion; its
     /// depth is bounded because a tag's content cannot contain its own closing tag.
-    fn collect(&mut self, text: &str, site: &SiteInfo) {
+    fn collect(&mut self, text: &str, page: &Page, site: &SiteInfo) {
         let mut visible = String::with_capacity(text.len());
         markup::scan(text, |piece| match piece {
             Piece::Text(t) => visible.push_str(t),
-            Piece::Tag { name, inner } => {
+            Piece::Tag { name, inner, .. } => {
                 visible.push(STRIP_MARKER);
                 if let (Some(inner), "ref" | "references") = (inner, name) {
-                    self.collect(inner, site);
+                    self.collect(inner, page, site);
                 }
             }
         });
-        for piece in link_pieces(&visible) {
-            if let Some(target) = link_target(piece) {
-                if push_title(&mut self.arena, target, site) {
+        let pieces: Vec<&str> = link_pieces(&visible).collect();
+        for (i, piece) in pieces.iter().enumerate() {
+            let Some(link) = link_target(piece) else {
+                continue;
+            };
+            let start = self.arena.len();
+            match push_link(&mut self.arena, link.target, page, site) {
+                Target::Link if link.closed => self.ends.push(self.arena.len()),
+                Target::Link => self.arena.truncate(start),
+                Target::FileEmbed => {
+                    if let Some(options) = file_options(&link, &pieces[i + 1..]) {
+                        self.push_file_link_targets(&options, site);
+                    }
+                }
+                Target::Other => {}
+            }
+        }
+    }
+
+    /// The `link=` targets among a file embed's options: the parser records each as a link
+    /// (`[[File:X.png|link=Lisbon]]` links to Lisbon), special pages and other wikis aside.
+    fn push_file_link_targets(&mut self, options: &str, site: &SiteInfo) {
+        for part in options.split('|') {
+            // MediaWiki's `img_link` magic word, "link=$1", is case-sensitive.
+            if let Some(value) = php_trim(part).strip_prefix("link=") {
+                if push_link_parameter(&mut self.arena, value, site) {
                     self.ends.push(self.arena.len());
                 }
             }
@@ -129,9 +159,19 @@ fn link_pieces(text: &str) -> impl Iterator<Item = &str> {
     })
 }
 
-/// The target of the link that `piece` (the text after "[[") starts with, if it is one:
-/// MediaWiki's `^([title chars]+)(?:\|(.+?))?]]`.
-fn link_target(piece: &str) -> Option<&str> {
+/// A piece that starts like a link.
+struct LinkPiece<'a> {
+    target: &'a str,
+    /// What follows the first `|` up to the closing `]]` (or to the piece's end when unclosed).
+    options: Option<&'a str>,
+    /// Whether the piece has the closing `]]`; an unclosed one is only a link if it is a
+    /// file embed whose caption has links (`[[File:X|a [[B]] c]]`), closed in a later piece.
+    closed: bool,
+}
+
+/// The link that `piece` (the text after "[[") starts with, if it is one: MediaWiki's
+/// `^([title chars]+)(?:\|(.+?))?]]` or, unclosed, `^([title chars]+)\|(.*)`.
+fn link_target(piece: &str) -> Option<LinkPiece<'_>> {
     // The first non-title byte is ASCII, so `end` is on a char boundary.
     let end = piece
         .bytes()
@@ -142,15 +182,48 @@ fn link_target(piece: &str) -> Option<&str> {
         return None;
     }
     if rest.starts_with("]]") {
-        return Some(target);
+        return Some(LinkPiece {
+            target,
+            options: None,
+            closed: true,
+        });
     }
     // A label needs at least one character before its "]]".
     let label = rest.strip_prefix('|')?;
     let first = label.chars().next()?.len_utf8();
-    label.as_bytes()[first..]
+    let close = label.as_bytes()[first..]
         .windows(2)
-        .any(|w| w == b"]]")
-        .then_some(target)
+        .position(|w| w == b"]]")
+        .map(|p| first + p);
+    Some(LinkPiece {
+        target,
+        options: Some(close.map_or(label, |c| &label[..c])),
+        closed: close.is_some(),
+    })
+}
+
+/// A file embed's options text, as MediaWiki reads it: when the first piece is not closed,
+/// its caption has links, and the embed closes at the first later piece with two `]]` (the
+/// inner link's and its own). Inner links are only a strip marker here: they are counted as
+/// pieces of their own, and a `|` inside them must not split the options. `None` when the
+/// embed never closes (then MediaWiki prints it as text).
+fn file_options<'a>(link: &LinkPiece<'a>, later: &[&'a str]) -> Option<Cow<'a, str>> {
+    let options = link.options?;
+    if link.closed {
+        return Some(Cow::Borrowed(options));
+    }
+    let mut merged = options.to_owned();
+    for next in later {
+        let mut parts = next.splitn(3, "]]");
+        let (_inner, after, trail) = (parts.next(), parts.next(), parts.next());
+        let after = after?;
+        merged.push(STRIP_MARKER);
+        merged.push_str(after);
+        if trail.is_some() {
+            return Some(Cow::Owned(merged));
+        }
+    }
+    None
 }
 
 /// Bytes allowed in a link target: MediaWiki's legal title characters plus `#` and `%`, i.e.
@@ -160,29 +233,159 @@ fn is_title_byte(b: u8) -> bool {
     !(b < 0x20 || b == 0x7f || matches!(b, b'<' | b'>' | b'[' | b']' | b'{' | b'}' | b'|'))
 }
 
-/// Appends to `out` the page a link target names, and says whether it did: not when the
-/// target is not a countable internal link (invalid, same-page, interwiki, embed or category
-/// assignment).
-fn push_title(out: &mut String, target: &str, site: &SiteInfo) -> bool {
-    // MediaWiki decides "leading colon" on the raw target, spaces trimmed.
-    let raw = target.trim_start_matches(' ');
-    let forced_link = raw.starts_with(':');
+/// What a link's target named.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Target {
+    /// A page the parser records: appended.
+    Link,
+    /// A file embed (`[[File:X.png|...]]`): not a link itself, but its `link=` option may be.
+    FileEmbed,
+    /// Anything else: invalid, same page, special page, another wiki, category assignment,
+    /// media link.
+    Other,
+}
+
+/// Appends to `out` the page a `[[link]]`'s target names, and says what it was; only a
+/// [`Target::Link`] leaves anything in `out`. The steps and their order are those of
+/// MediaWiki's `Parser::handleInternalLinks2`.
+fn push_link(out: &mut String, target: &str, page: &Page, site: &SiteInfo) -> Target {
+    // %-escapes first (titles pasted from URLs); then, on the target with leading spaces
+    // trimmed, the URL check, the leading colon and relative links.
+    let unescaped = percent_decode(target);
+    let orig = unescaped.trim_start_matches(' ');
+    if is_url(orig) {
+        return Target::Other;
+    }
+    let forced_link = orig.starts_with(':');
+    let resolved = if site.has_subpages(page.ns) {
+        resolve_subpage_link(&page.title, orig)
+    } else {
+        Cow::Borrowed(orig)
+    };
+    let start = out.len();
+    let decoded = matches!(unescaped, Cow::Owned(_));
+    let Some(title) = push_title(out, &resolved, decoded, site) else {
+        return Target::Other;
+    };
+    let as_link = forced_link || title.local_interwiki;
+    let outcome = match title.ns {
+        NS_MEDIA | NS_SPECIAL => Target::Other,
+        NS_FILE if !as_link => Target::FileEmbed,
+        NS_CATEGORY if !as_link => Target::Other,
+        // A link to the page itself without a fragment is rendered bold, not recorded.
+        _ if !title.has_fragment && out[start..] == page.title => Target::Other,
+        _ => Target::Link,
+    };
+    if outcome != Target::Link {
+        out.truncate(start);
+    }
+    outcome
+}
+
+/// Appends to `out` the page a file's `link=` option names, and says whether it did. As
+/// MediaWiki's `Parser::parseLinkParameter`: a URL is an external link; anything else is
+/// read as a title (no relative links, a leading colon only dropped) and recorded whatever
+/// its namespace, even the page itself, but for special pages and other wikis; a `Media:`
+/// title is recorded as the file's page.
+fn push_link_parameter(out: &mut String, value: &str, site: &SiteInfo) -> bool {
+    let value = php_trim(value);
+    if value.is_empty() || is_url(value) {
+        return false;
+    }
+    let unescaped = percent_decode(value);
+    let start = out.len();
+    let decoded = matches!(unescaped, Cow::Owned(_));
+    match push_title(out, &unescaped, decoded, site).map(|t| t.ns) {
+        Some(NS_SPECIAL) | None => {
+            out.truncate(start);
+            false
+        }
+        Some(NS_MEDIA) => {
+            let name = site.namespace_name(NS_MEDIA);
+            let page = out[start + name.len() + 1..].to_owned();
+            out.truncate(start);
+            out.push_str(site.namespace_name(NS_FILE));
+            out.push(':');
+            out.push_str(&page);
+            true
+        }
+        Some(_) => true,
+    }
+}
+
+/// Whether a target starts with a URL scheme: `[[https://example.org]]` is a typo for an
+/// external link, not a page.
+fn is_url(target: &str) -> bool {
     let starts_with_ignore_case = |p: &str| {
-        raw.as_bytes()
+        target
+            .as_bytes()
             .get(..p.len())
             .is_some_and(|b| b.eq_ignore_ascii_case(p.as_bytes()))
     };
     // Every protocol has a ':' in its first 8 bytes or starts with "//"; most targets have neither.
-    let may_be_url = raw.starts_with("//") || raw.bytes().take(8).any(|b| b == b':');
-    if may_be_url && URL_PROTOCOLS.iter().any(|p| starts_with_ignore_case(p)) {
-        return false;
-    }
+    let may_be_url = target.starts_with("//") || target.bytes().take(8).any(|b| b == b':');
+    may_be_url && URL_PROTOCOLS.iter().any(|p| starts_with_ignore_case(p))
+}
 
-    // As MediaWiki's parser: %-escapes first (titles pasted from URLs), then character
-    // references; then the title parser drops directional marks and folds whitespace.
-    let unescaped = percent_decode(target);
-    let entities = decode_entities(&unescaped);
-    let decoded = matches!(unescaped, Cow::Owned(_)) || matches!(entities, Cow::Owned(_));
+/// PHP's `trim`: the characters it strips by default, which are not Rust's whitespace.
+fn php_trim(s: &str) -> &str {
+    s.trim_matches([' ', '\t', '\n', '\r', '\0', '\u{b}'])
+}
+
+/// A relative link made absolute, as MediaWiki's `Linker::normalizeSubpageLink` does on a
+/// page of a namespace with subpages (the caller checks that): `[[/Sub]]` and `[[/Sub/]]` are
+/// the page's subpage, each `../` goes one level up (never above the top page: then the
+/// target is kept as written, and `../` makes it an invalid title). A fragment is kept.
+/// Anything else is returned as it is.
+fn resolve_subpage_link<'a>(page_title: &str, target: &'a str) -> Cow<'a, str> {
+    let (path, fragment) = match target.find('#') {
+        Some(hash) => target.split_at(hash),
+        None => (target, ""),
+    };
+    let path = php_trim(path);
+    if let Some(sub) = path.strip_prefix('/') {
+        let sub = php_trim(sub.trim_end_matches('/'));
+        return Cow::Owned(format!("{page_title}/{sub}{fragment}"));
+    }
+    let mut up = 0;
+    let mut rest = path;
+    while let Some(r) = rest.strip_prefix("../") {
+        up += 1;
+        rest = r;
+    }
+    let levels: Vec<&str> = page_title.split('/').collect();
+    if up == 0 || levels.len() <= up {
+        return Cow::Borrowed(target);
+    }
+    let mut resolved = levels[..levels.len() - up].join("/");
+    let rest = php_trim(rest.trim_end_matches('/'));
+    if !rest.is_empty() {
+        resolved.push('/');
+        resolved.push_str(rest);
+    }
+    resolved.push_str(fragment);
+    Cow::Owned(resolved)
+}
+
+/// What [`push_title`] read.
+struct Title {
+    ns: i64,
+    /// A non-empty `#fragment` followed the name.
+    has_fragment: bool,
+    /// The wiki's own interwiki prefix came first (`[[en:Category:X]]` on en.wikipedia):
+    /// MediaWiki then reads the link as if it had a leading colon.
+    local_interwiki: bool,
+}
+
+/// Appends to `out` the normalised local page that `text` names, as MediaWiki's
+/// `Title::newFromText` reads it, and its namespace; `None`, leaving `out` as it was, when
+/// it names no local page (invalid, empty, or another wiki's). `decoded`: %-escapes were
+/// decoded before, so bytes that cannot be in a title may have come in.
+fn push_title(out: &mut String, text: &str, decoded: bool, site: &SiteInfo) -> Option<Title> {
+    // Character references; then the title parser drops directional marks and folds
+    // whitespace.
+    let entities = decode_entities(text);
+    let decoded = decoded || matches!(entities, Cow::Owned(_));
     let unmarked = strip_directional_marks(&entities);
     let collapsed = collapse_whitespace(&unmarked);
     let mut title = match collapsed.strip_prefix(':') {
@@ -192,14 +395,18 @@ fn push_title(out: &mut String, target: &str, site: &SiteInfo) -> bool {
 
     // One namespace or interwiki prefix, spaces around its colon tolerated; a prefix naming
     // this wiki itself is dropped and the rest read again.
+    let mut local_interwiki = false;
     let (ns, mut page) = loop {
         match split_once_byte(title, b':') {
             Some((prefix, rest)) if !prefix.is_empty() => {
                 let prefix = prefix.trim_end_matches(' ');
                 match site.prefix_kind(prefix) {
                     PrefixKind::Namespace(ns) => break (ns, rest.trim_start_matches(' ')),
-                    PrefixKind::ThisWiki => title = rest.trim_start_matches(' '),
-                    PrefixKind::Interwiki => return false,
+                    PrefixKind::ThisWiki => {
+                        local_interwiki = true;
+                        title = rest.trim_start_matches(' ');
+                    }
+                    PrefixKind::Interwiki => return None,
                     PrefixKind::None => break (NS_MAIN, title),
                 }
             }
@@ -207,23 +414,28 @@ fn push_title(out: &mut String, target: &str, site: &SiteInfo) -> bool {
         }
     };
 
-    if let Some((before, _fragment)) = split_once_byte(page, b'#') {
+    let mut has_fragment = false;
+    if let Some((before, fragment)) = split_once_byte(page, b'#') {
         page = before.trim_end_matches(' ');
+        has_fragment = !fragment.is_empty();
     }
     // Empty: `[[#section]]` (same page) or `[[Category:]]` (invalid); neither is a link.
-    // Only decoded entities can have brought in bytes that the raw target could not have.
+    // Only decoded references can have brought in bytes that the raw target could not have.
     let decoded_invalid = decoded && !page.bytes().all(is_title_byte);
     let replacement_char = page
         .as_bytes()
         .windows(3)
         .any(|w| w == "\u{fffd}".as_bytes());
-    if page.is_empty() || page.starts_with(':') || decoded_invalid || replacement_char {
-        return false;
-    }
-    match ns {
-        NS_MEDIA => return false,
-        NS_FILE | NS_CATEGORY if !forced_link => return false,
-        _ => {}
+    if page.is_empty()
+        || page.starts_with(':')
+        || decoded_invalid
+        || replacement_char
+        || is_relative_path(page)
+        || has_escape_or_reference(page)
+        || page.contains("~~~")
+        || page.len() > MAX_TITLE_BYTES
+    {
+        return None;
     }
 
     if ns != NS_MAIN {
@@ -234,7 +446,47 @@ fn push_title(out: &mut String, target: &str, site: &SiteInfo) -> bool {
         NamespaceCase::FirstLetter => push_ucfirst(out, page),
         NamespaceCase::CaseSensitive => out.push_str(page),
     }
-    true
+    Some(Title {
+        ns,
+        has_fragment,
+        local_interwiki,
+    })
+}
+
+/// The longest page name (without its namespace) that MediaWiki accepts, in UTF-8 bytes.
+const MAX_TITLE_BYTES: usize = 255;
+
+/// Whether a page name still holds something that reads as a %-escape or a named character
+/// reference (`%41`, `&foo;`): MediaWiki refuses such titles, as they could not be linked
+/// to consistently. So `[[A&nosuch;B]]` and `[[%2541]]` are no links.
+fn has_escape_or_reference(page: &str) -> bool {
+    let b = page.as_bytes();
+    b.iter().enumerate().any(|(i, &c)| match c {
+        b'%' => b.len() > i + 2 && b[i + 1].is_ascii_hexdigit() && b[i + 2].is_ascii_hexdigit(),
+        b'&' => {
+            let name = b[i + 1..]
+                .iter()
+                .take_while(|&&c| c.is_ascii_alphanumeric() || c >= 0x80)
+                .count();
+            name > 0 && b.get(i + 1 + name) == Some(&b';')
+        }
+        _ => false,
+    })
+}
+
+/// Titles that MediaWiki refuses because browsers would read them as relative paths:
+/// `.`, `..`, starting with `./` or `../`, containing `/./` or `/../`, ending in `/.` or `/..`.
+/// So `[[../X]]` where relative links are not resolved (or go above the top page) is no link.
+fn is_relative_path(page: &str) -> bool {
+    page.contains('.')
+        && (page == "."
+            || page == ".."
+            || page.starts_with("./")
+            || page.starts_with("../")
+            || page.contains("/./")
+            || page.contains("/../")
+            || page.ends_with("/.")
+            || page.ends_with("/.."))
 }
 
 /// `str::split_once` for an ASCII byte. Titles are short, and a plain loop beats the
@@ -339,9 +591,13 @@ fn strip_directional_marks(s: &str) -> Cow<'_, str> {
     Cow::Owned(s.chars().filter(|&c| !mark(c)).collect())
 }
 
-/// Decodes the character references that occur in link targets: numeric ones and a few
-/// named ones. Others are left as written (`&` is legal in titles).
-fn decode_entities(s: &str) -> Cow<'_, str> {
+/// Decodes every character reference as MediaWiki's `Sanitizer::decodeCharReferences` does
+/// when it reads a title: `&name;` for every HTML5 named entity (case-sensitive), `&#65;` and
+/// `&#x41;`; a reference needs its `;`, an unknown name is kept as written (`&` is legal in
+/// titles), and a number that is no valid character becomes U+FFFD, which no title may hold.
+/// Then, as MediaWiki does once anything matched, the result is NFC-normalised: `e&#x301;`
+/// names the same page as `é`.
+pub(crate) fn decode_entities(s: &str) -> Cow<'_, str> {
     if !s.bytes().any(|b| b == b'&') {
         return Cow::Borrowed(s);
     }
@@ -350,60 +606,94 @@ fn decode_entities(s: &str) -> Cow<'_, str> {
     while let Some(amp) = rest.find('&') {
         out.push_str(&rest[..amp]);
         rest = &rest[amp..];
-        match decode_one(rest) {
-            Some((c, len)) => {
-                out.push(c);
-                rest = &rest[len..];
-            }
-            None => {
-                out.push('&');
-                rest = &rest[1..];
-            }
-        }
+        let len = decode_one(rest, &mut out).unwrap_or_else(|| {
+            out.push('&');
+            1
+        });
+        rest = &rest[len..];
     }
     out.push_str(rest);
-    Cow::Owned(out)
+    if unicode_normalization::is_nfc(&out) {
+        Cow::Owned(out)
+    } else {
+        Cow::Owned(out.nfc().collect())
+    }
 }
 
-/// The character that the reference at the start of `s` ("&...;") stands for, and its length.
-fn decode_one(s: &str) -> Option<(char, usize)> {
-    // The longest reference we decode, "&#x10FFFF;", is 10 bytes.
-    let semi = s.bytes().take(12).position(|b| b == b';')?;
-    let body = &s[1..semi];
-    let c = if let Some(num) = body.strip_prefix('#') {
-        // `from_str_radix` would also take a sign, which a character reference cannot have.
-        let code = match num.strip_prefix(['x', 'X']) {
-            Some(hex) if hex.bytes().all(|b| b.is_ascii_hexdigit()) => {
-                u32::from_str_radix(hex, 16).ok()?
-            }
-            None if num.bytes().all(|b| b.is_ascii_digit()) => num.parse().ok()?,
+/// MediaWiki's own names for a named reference, besides the HTML5 list (`Sanitizer`'s
+/// `MW_ENTITY_ALIASES`): right-to-left marks spelled in Hebrew and Arabic.
+const MW_ENTITY_ALIASES: [(&str, &str); 2] = [
+    ("\u{5e8}\u{5dc}\u{5de}", "rlm"),
+    ("\u{631}\u{644}\u{645}", "rlm"),
+];
+
+/// If `s` starts with a character reference (MediaWiki's `CHAR_REFS_REGEX`:
+/// `&[A-Za-z0-9\x80-\xff]+;`, `&#[0-9]+;` or `&#[xX][0-9A-Fa-f]+;`), appends what it stands
+/// for to `out` and returns its length.
+fn decode_one(s: &str, out: &mut String) -> Option<usize> {
+    let body = s.strip_prefix('&')?;
+    let end = body.bytes().position(|b| b == b';')?;
+    let name = &body[..end];
+    let len = 1 + end + 1;
+    if let Some(num) = name.strip_prefix('#') {
+        let (digits, radix) = match num.strip_prefix(['x', 'X']) {
+            Some(hex) if !hex.is_empty() && hex.bytes().all(|b| b.is_ascii_hexdigit()) => (hex, 16),
+            _ if !num.is_empty() && num.bytes().all(|b| b.is_ascii_digit()) => (num, 10),
             _ => return None,
         };
-        char::from_u32(code)?
-    } else {
-        match body {
-            "amp" => '&',
-            "quot" => '"',
-            "apos" => '\'',
-            "lt" => '<',
-            "gt" => '>',
-            "nbsp" => '\u{a0}',
-            _ => return None,
-        }
-    };
-    Some((c, semi + 1))
+        // Too big for a u32 is too big for a character: MediaWiki's number saturates and
+        // fails the same test.
+        let code = u32::from_str_radix(digits, radix).unwrap_or(u32::MAX);
+        out.push(valid_reference(code).unwrap_or('\u{fffd}'));
+        return Some(len);
+    }
+    if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b >= 0x80) {
+        return None;
+    }
+    let name = MW_ENTITY_ALIASES
+        .iter()
+        .find(|(alias, _)| *alias == name)
+        .map_or(name, |&(_, html)| html);
+    let table = &html_escape::NAMED_ENTITIES;
+    match table.binary_search_by(|&(n, _)| n.cmp(name.as_bytes())) {
+        Ok(i) => out.push_str(table[i].1),
+        // Unknown: kept as written.
+        Err(_) => out.push_str(&s[..len]),
+    }
+    Some(len)
+}
+
+/// The character a numeric reference may stand for (`Sanitizer::validateCodepoint`): no
+/// controls but tab and newline, no surrogates, nothing past U+10FFFF, no U+FFFE/U+FFFF.
+fn valid_reference(code: u32) -> Option<char> {
+    let valid = matches!(code, 0x09 | 0x0a | 0x20..=0x7e | 0xa0..=0xd7ff | 0xe000..=0xfffd | 0x10000..=0x10ffff);
+    valid.then(|| char::from_u32(code)).flatten()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// The links of `text` on an English Wikipedia-like wiki, on an article (whose
+    /// namespace has no subpages) that no test links to.
     fn en(text: &str) -> Vec<String> {
-        sorted(internal_links(text, &SiteInfo::english()))
+        en_on(0, "Test article", text)
+    }
+
+    fn en_on(ns: i64, title: &str, text: &str) -> Vec<String> {
+        sorted(internal_links(
+            text,
+            &Page::new(ns, title),
+            &SiteInfo::english(),
+        ))
     }
 
     fn pt(text: &str) -> Vec<String> {
-        sorted(internal_links(text, &portuguese()))
+        pt_on(0, "Artigo de teste", text)
+    }
+
+    fn pt_on(ns: i64, title: &str, text: &str) -> Vec<String> {
+        sorted(internal_links(text, &Page::new(ns, title), &portuguese()))
     }
 
     fn sorted(set: HashSet<String>) -> Vec<String> {
@@ -420,7 +710,8 @@ mod tests {
                 "-2": {"id": -2, "case": "first-letter", "name": "Multimédia", "canonical": "Media", "subpages": false, "content": false, "nonincludable": false},
                 "-1": {"id": -1, "case": "first-letter", "name": "Especial", "canonical": "Special"},
                 "0": {"id": 0, "case": "first-letter", "name": "", "subpages": false, "content": true, "nonincludable": false},
-                "1": {"id": 1, "case": "first-letter", "name": "Discussão", "canonical": "Talk"},
+                "1": {"id": 1, "case": "first-letter", "name": "Discussão", "canonical": "Talk", "subpages": true},
+                "2": {"id": 2, "case": "first-letter", "name": "Utilizador", "canonical": "User", "subpages": true},
                 "4": {"id": 4, "case": "first-letter", "name": "Wikipédia", "canonical": "Project"},
                 "6": {"id": 6, "case": "first-letter", "name": "Ficheiro", "canonical": "File"},
                 "10": {"id": 10, "case": "first-letter", "name": "Predefinição", "canonical": "Template"},
@@ -557,8 +848,12 @@ mod tests {
             pt("[[pt:Lisboa]] [[:pt:Porto]] [[pt:Predefinição:Info]]"),
             v(&["Lisboa", "Porto", "Predefinição:Info"])
         );
-        // What follows it is read again: a category assignment stays one.
-        assert_eq!(pt("[[pt:Categoria:Cidades]]"), v(&[]));
+        // What follows it is read again, but as after a leading colon: a link, not a
+        // category assignment or a file embed.
+        assert_eq!(
+            pt("[[pt:Categoria:Cidades]] [[pt:Ficheiro:X.png]]"),
+            v(&["Categoria:Cidades", "Ficheiro:X.png"])
+        );
     }
 
     #[test]
@@ -603,10 +898,35 @@ mod tests {
         );
         // Not references, so "#" starts a fragment, as in MediaWiki.
         assert_eq!(en("[[A&lt;B]] [[&#+65;B]] [[&#;]]"), v(&["&"]));
+        // A title may not keep what reads as a reference or an escape.
         assert_eq!(
-            pt("[[Ci&ecirc;ncia]] [[Ci&#234;ncia]]"),
-            v(&["Ci&ecirc;ncia", "Ciência"])
+            en("[[A&nosuch;B]] [[&EACUTE;]] [[%2541]] [[A&amp;amp;]]"),
+            v(&[])
         );
+        // Every HTML5 named reference, as MediaWiki's Sanitizer decodes them.
+        assert_eq!(
+            pt("[[Ci&ecirc;ncia]] [[Ci&#234;ncia]] [[Caf&eacute;]] [[&Eacute;vora]] [[&NotEqualTilde;]]"),
+            v(&["Café", "Ciência", "Évora", "\u{2242}\u{338}"])
+        );
+    }
+
+    #[test]
+    fn entity_edge_cases_as_mediawiki() {
+        // Without ";": kept as written. With an unknown name: kept too, and then the title
+        // is refused, as it still holds a reference.
+        assert_eq!(
+            en("[[Caf&eacute]] [[A&B;C]] [[&Eacute]]"),
+            v(&["&Eacute", "Caf&eacute"])
+        );
+        // Numbers that are no valid character decode to U+FFFD: no title.
+        assert_eq!(
+            en("[[A&#0;B]] [[A&#x110000;]] [[A&#99999999999;]] [[A&#xD800;]]"),
+            v(&[])
+        );
+        // Leading zeros are fine; the result is NFC: "e" + combining acute is "é".
+        assert_eq!(en("[[&#0000066;]] [[e&#x301;t&#xE9;]]"), v(&["B", "Été"]));
+        // MediaWiki's own Hebrew spelling of &rlm;, a directional mark, dropped from titles.
+        assert_eq!(en("[[A&\u{5e8}\u{5dc}\u{5de};]]"), v(&["A"]));
     }
 
     #[test]
@@ -687,11 +1007,105 @@ mod tests {
     }
 
     #[test]
-    fn special_pages_count() {
-        // Not excluded by the rules: a link to a special page is an internal link.
+    fn special_pages_not_counted() {
+        // The parser keeps links to special pages apart, not in the page's links.
         assert_eq!(
-            en("[[Special:RecentChanges]]"),
-            v(&["Special:RecentChanges"])
+            en("[[Special:RecentChanges]] [[special:Search/x|s]] [[:Special:Log]]"),
+            v(&[])
         );
+        assert_eq!(pt("[[Especial:Contribuições/Bob]]"), v(&[]));
+    }
+
+    #[test]
+    fn a_link_to_the_page_itself_needs_a_fragment() {
+        assert_eq!(
+            en_on(0, "Lisbon", "[[Lisbon]] [[lisbon|here]] [[ Lisbon ]]"),
+            v(&[])
+        );
+        assert_eq!(en_on(0, "Lisbon", "[[Lisbon#History]]"), v(&["Lisbon"]));
+        // An empty fragment is no fragment.
+        assert_eq!(en_on(0, "Lisbon", "[[Lisbon#]] [[Lisbon# ]]"), v(&[]));
+        assert_eq!(
+            en_on(2, "User:Bob", "[[user:bob]] [[User:Bob#a]]"),
+            v(&["User:Bob"])
+        );
+        // Another namespace's page of the same name is another page.
+        assert_eq!(en_on(1, "Talk:Lisbon", "[[Lisbon]]"), v(&["Lisbon"]));
+        // A file page linking to itself with a colon, too.
+        assert_eq!(en_on(6, "File:Map.png", "[[:File:Map.png]]"), v(&[]));
+    }
+
+    #[test]
+    fn relative_links_on_pages_with_subpages() {
+        let links = |text| en_on(2, "User:Bob/Drafts/Lisbon", text);
+        assert_eq!(
+            links("[[/Notes]] [[/Notes/|n]] [[ / Notes #x]]"),
+            v(&["User:Bob/Drafts/Lisbon/Notes"])
+        );
+        assert_eq!(
+            links("[[../]] [[../Porto]] [[../../Sandbox/]] [[../Porto#History]]"),
+            v(&[
+                "User:Bob/Drafts",
+                "User:Bob/Drafts/Porto",
+                "User:Bob/Sandbox"
+            ])
+        );
+        // Not above the top page: kept as written, an invalid title.
+        assert_eq!(links("[[../../../X]] [[../../../]]"), v(&[]));
+        // `../` resolving to the page itself is a self-link.
+        assert_eq!(
+            en_on(2, "User:Bob/A", "[[../A]] [[/]]"),
+            v(&["User:Bob/A/"])
+        );
+        assert_eq!(en_on(2, "User:Bob/A", "[[../]]"), v(&["User:Bob"]));
+        // Entities are decoded after: `&#47;` is no relative link, but %2F is.
+        assert_eq!(
+            en_on(2, "User:Bob", "[[&#47;Sub]] [[%2FSub]]"),
+            v(&["/Sub", "User:Bob/Sub"])
+        );
+        // A leading colon is no relative link either.
+        assert_eq!(en_on(2, "User:Bob", "[[:/Sub]]"), v(&["/Sub"]));
+    }
+
+    #[test]
+    fn relative_links_where_there_are_no_subpages() {
+        // The main namespace has none here: "/Sub" is a page name, "../X" an invalid one.
+        assert_eq!(
+            en_on(0, "Lisbon", "[[/Sub]] [[../X]] [[..]] [[A/./B]] [[A/..]]"),
+            v(&["/Sub"])
+        );
+        assert_eq!(pt_on(0, "Lisboa", "[[/Sub]]"), v(&["/Sub"]));
+        assert_eq!(
+            pt_on(2, "Utilizador:Bob", "[[/Sub]]"),
+            v(&["Utilizador:Bob/Sub"])
+        );
+    }
+
+    #[test]
+    fn file_link_parameter_counts() {
+        assert_eq!(
+            en("[[File:Map.png|thumb|link=Lisbon|A map]] [[Image:X.png|link= Porto ]]"),
+            v(&["Lisbon", "Porto"])
+        );
+        // Any namespace (a category too, a Media: target as the file), with fragment dropped
+        // and references decoded; the page itself too, as the parser records it.
+        assert_eq!(
+            en_on(0, "Lisbon", "[[File:A.png|link=Category:Cities]] [[File:B.png|link=Media:C.png]] \
+                [[File:D.png|link=Caf&eacute;#x]] [[File:E.png|link=Lisbon]] [[File:F.png|link=:File:G.png]]"),
+            v(&["Café", "Category:Cities", "File:C.png", "File:G.png", "Lisbon"])
+        );
+        // Not: empty, URLs, special pages, other wikis, a wrongly cased "Link=", a link's own
+        // `link=` (not a file), a colon link to a file.
+        assert_eq!(
+            en("[[File:A.png|link=]] [[File:B.png|link=https://x.org]] [[File:C.png|link=Special:Log]] \
+                [[File:D.png|link=wikt:foo]] [[File:E.png|Link=Foo]] [[Foo|link=Bar]] [[:File:F.png|link=Baz]]"),
+            v(&["File:F.png", "Foo"])
+        );
+        // After a caption with links, and never from an embed that does not close.
+        assert_eq!(
+            en("[[File:A.png|thumb|See [[Porto|the city]] and [[Braga]].|link=Lisbon]]"),
+            v(&["Braga", "Lisbon", "Porto"])
+        );
+        assert_eq!(en("[[File:A.png|link=Lisbon|a [[Porto]] b"), v(&["Porto"]));
     }
 }

@@ -1,5 +1,5 @@
 //! What a wiki's own configuration says about titles: namespace names, aliases, first-letter
-//! case rules and interwiki prefixes.
+//! case rules, which namespaces have subpages, and interwiki prefixes.
 //!
 //! Link normalisation cannot be hard-coded to English: on pt.wikipedia `[[Imagem:X.jpg]]` is a
 //! file embed and `[[Categoria:X]]` a category assignment, and on Wiktionary `[[apple]]` and
@@ -22,6 +22,7 @@ pub enum NamespaceCase {
 
 /// The namespace ids whose meaning is fixed across every MediaWiki installation.
 pub(crate) const NS_MEDIA: i64 = -2;
+pub(crate) const NS_SPECIAL: i64 = -1;
 pub(crate) const NS_MAIN: i64 = 0;
 pub(crate) const NS_FILE: i64 = 6;
 pub(crate) const NS_CATEGORY: i64 = 14;
@@ -31,6 +32,9 @@ struct Namespace {
     /// The local name, as the wiki writes it in titles ("Ficheiro", "Wikipedia talk").
     name: String,
     case: NamespaceCase,
+    /// Whether `/` makes subpages here, so that `[[/Sub]]` and `[[../Sibling]]` are relative
+    /// links on its pages (`$wgNamespacesWithSubpages`).
+    subpages: bool,
 }
 
 /// One wiki's title rules. Build it with [`SiteInfo::from_action_api`] from the wiki's
@@ -65,6 +69,9 @@ struct RawNamespace {
     case: Option<String>,
     name: String,
     canonical: Option<String>,
+    /// `true` in formatversion=2; in formatversion=1 the key is there (as "") only when true.
+    #[serde(default)]
+    subpages: Option<serde_json::Value>,
 }
 
 #[derive(Deserialize)]
@@ -78,6 +85,15 @@ struct RawInterwiki {
     prefix: String,
     #[serde(default)]
     localinterwiki: bool,
+}
+
+/// One namespace as read, before the prefixes are folded.
+struct RawNs {
+    id: i64,
+    name: String,
+    canonical: Option<String>,
+    case: NamespaceCase,
+    subpages: bool,
 }
 
 /// What a title's prefix (before its first colon) names; see [`SiteInfo::prefix_kind`].
@@ -129,7 +145,23 @@ impl SiteInfo {
                 })?,
                 None => wiki_case,
             };
-            namespaces.push((ns.id, ns.name, ns.canonical, case));
+            let subpages = match ns.subpages {
+                None | Some(serde_json::Value::Null | serde_json::Value::Bool(false)) => false,
+                Some(serde_json::Value::Bool(true) | serde_json::Value::String(_)) => true,
+                Some(other) => {
+                    return Err(format!(
+                        "siteinfo namespace {} has subpages {other}, not a boolean",
+                        ns.id
+                    ))
+                }
+            };
+            namespaces.push(RawNs {
+                id: ns.id,
+                name: ns.name,
+                canonical: ns.canonical,
+                case,
+                subpages,
+            });
         }
         Ok(Self::build(
             namespaces,
@@ -139,7 +171,8 @@ impl SiteInfo {
     }
 
     /// English Wikipedia-like defaults: namespaces -2..15 with their English names (project
-    /// namespace "Wikipedia"), the aliases Image/Image talk/WP/WT, and the interwiki prefixes
+    /// namespace "Wikipedia"), subpages where MediaWiki has them by default (every talk
+    /// namespace, User, Project, MediaWiki, Template, Help), the aliases Image/Image talk/WP/WT, and the interwiki prefixes
     /// en, de, fr, pt, es, wikt, commons, meta, m. For tests and as an explicit fallback when
     /// a wiki's siteinfo cannot be had.
     pub fn english() -> SiteInfo {
@@ -163,9 +196,14 @@ impl SiteInfo {
             (14, "Category", "Category"),
             (15, "Category talk", "Category talk"),
         ];
-        let namespaces = NAMES.iter().map(|&(id, name, canonical)| {
-            let canonical = (!canonical.is_empty()).then(|| canonical.to_string());
-            (id, name.to_string(), canonical, NamespaceCase::FirstLetter)
+        // MediaWiki's default `$wgNamespacesWithSubpages`.
+        const SUBPAGES: [i64; 13] = [1, 2, 3, 4, 5, 7, 8, 9, 10, 11, 12, 13, 15];
+        let namespaces = NAMES.iter().map(|&(id, name, canonical)| RawNs {
+            id,
+            name: name.to_string(),
+            canonical: (!canonical.is_empty()).then(|| canonical.to_string()),
+            case: NamespaceCase::FirstLetter,
+            subpages: SUBPAGES.contains(&id),
         });
         let aliases = [("Image", 6), ("Image talk", 7), ("WP", 4), ("WT", 5)];
         let interwikis = ["en", "de", "fr", "pt", "es", "wikt", "commons", "meta", "m"];
@@ -177,13 +215,20 @@ impl SiteInfo {
     }
 
     fn build(
-        namespaces: Vec<(i64, String, Option<String>, NamespaceCase)>,
+        namespaces: Vec<RawNs>,
         aliases: impl Iterator<Item = (String, i64)>,
         interwikis: impl Iterator<Item = (String, bool)>,
     ) -> SiteInfo {
         let mut prefixes = HashMap::new();
         let mut by_id = Vec::with_capacity(namespaces.len());
-        for (id, name, canonical, case) in namespaces {
+        for RawNs {
+            id,
+            name,
+            canonical,
+            case,
+            subpages,
+        } in namespaces
+        {
             // The main namespace has no prefix: "" must never match a prefix.
             if !name.is_empty() {
                 prefixes.insert(fold_key(&name), id);
@@ -191,7 +236,14 @@ impl SiteInfo {
             if let Some(canonical) = canonical.filter(|c| !c.is_empty()) {
                 prefixes.insert(fold_key(&canonical), id);
             }
-            by_id.push((id, Namespace { name, case }));
+            by_id.push((
+                id,
+                Namespace {
+                    name,
+                    case,
+                    subpages,
+                },
+            ));
         }
         by_id.sort_by_key(|&(id, _)| id);
         by_id.dedup_by_key(|&mut (id, _)| id);
@@ -258,6 +310,12 @@ impl SiteInfo {
         self.namespace(id).map_or("", |ns| ns.name.as_str())
     }
 
+    /// Whether relative links (`[[/Sub]]`, `[[../Sibling]]`) are resolved on pages of a
+    /// namespace; not when unknown, as MediaWiki's default for a namespace it is not told of.
+    pub(crate) fn has_subpages(&self, id: i64) -> bool {
+        self.namespace(id).is_some_and(|ns| ns.subpages)
+    }
+
     /// The case rule of a namespace; first-letter, MediaWiki's default, when unknown.
     pub(crate) fn namespace_case(&self, id: i64) -> NamespaceCase {
         if id == NS_MAIN {
@@ -309,7 +367,8 @@ mod tests {
             "general": {"lang": "pt", "case": "first-letter"},
             "namespaces": {
                 "-2": {"id": -2, "case": "first-letter", "name": "Multimédia", "canonical": "Media"},
-                "0": {"id": 0, "case": "first-letter", "name": "", "content": true},
+                "0": {"id": 0, "case": "first-letter", "name": "", "content": true, "subpages": false},
+                "2": {"id": 2, "case": "first-letter", "name": "Utilizador", "canonical": "User", "subpages": true},
                 "6": {"id": 6, "case": "first-letter", "name": "Ficheiro", "canonical": "File"},
                 "14": {"id": 14, "case": "case-sensitive", "name": "Categoria", "canonical": "Category"}
             },
@@ -331,6 +390,32 @@ mod tests {
         assert_eq!(site.namespace_case(0), NamespaceCase::FirstLetter);
         assert!(site.is_interwiki("EN"));
         assert!(!site.is_interwiki("de"));
+        assert!(site.has_subpages(2));
+        assert!(!site.has_subpages(0) && !site.has_subpages(6) && !site.has_subpages(99));
+    }
+
+    #[test]
+    fn subpages_in_formatversion_1() {
+        // formatversion=1 lists "subpages": "" on the namespaces that have them, nothing on
+        // others; the service asks for formatversion=2 (booleans), but both read the same.
+        let json = serde_json::json!({"query": {"namespaces": {
+            "0": {"id": 0, "case": "first-letter", "name": ""},
+            "1": {"id": 1, "case": "first-letter", "name": "Talk", "subpages": ""},
+            "2": {"id": 2, "case": "first-letter", "name": "User", "subpages": ""}
+        }}});
+        let site = SiteInfo::from_action_api(&json).expect("valid siteinfo");
+        assert!(site.has_subpages(1) && site.has_subpages(2) && !site.has_subpages(0));
+        let bad = serde_json::json!({"query": {"namespaces": {"0": {"id": 0, "name": "", "subpages": 1}}}});
+        assert!(SiteInfo::from_action_api(&bad)
+            .unwrap_err()
+            .contains("subpages"));
+    }
+
+    #[test]
+    fn english_subpages_are_mediawikis_defaults() {
+        let site = SiteInfo::english();
+        assert!(site.has_subpages(2) && site.has_subpages(1) && site.has_subpages(4));
+        assert!(!site.has_subpages(0) && !site.has_subpages(6) && !site.has_subpages(14));
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use campaign_events::stats::{compute, SiteInfo};
+use campaign_events::stats::{compute, Page, SiteInfo};
 use chrono::Utc;
 use serde_json::{json, Value};
 
@@ -128,7 +128,7 @@ async fn an_association_becomes_one_row_with_the_measured_numbers() {
     let site = siteinfo(&wiki).await;
     let old = wiki.revision(wiki.rev("Ligações", 0)).unwrap().content;
     let new = wiki.revision(rev).unwrap().content;
-    let expected = compute(&old, &new, &site);
+    let expected = compute(&old, &new, &Page::new(0, "Ligações"), &site);
     assert_eq!(row["links_added"], 2, "Coimbra and Faro: {row}");
     assert_eq!(row["links_removed"], 1, "Porto");
     assert_eq!(row["bytes_added"], expected.bytes_added);
