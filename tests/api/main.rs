@@ -16,6 +16,7 @@ mod instances;
 mod metrics;
 mod migrations;
 mod model;
+mod nats_auth;
 mod ops;
 mod private;
 mod report;
