@@ -74,8 +74,14 @@ pub struct PublishArgs {
     /// Register privately.
     #[arg(long)]
     pub private: bool,
-    /// NATS server URL.
-    #[arg(long, env = "NATS_URL", default_value = "nats://127.0.0.1:4222")]
+    /// NATS server URL, with a user's credentials when the server requires them
+    /// (`nats://client:PASSWORD@host:4222`). Its value is kept out of `--help`.
+    #[arg(
+        long,
+        env = "NATS_URL",
+        default_value = "nats://127.0.0.1:4222",
+        hide_env_values = true
+    )]
     pub nats_url: String,
     /// Prefix of stream names and subjects.
     #[arg(long, env = "STREAM_PREFIX", default_value = "")]

@@ -31,8 +31,15 @@ pub struct Settings {
     )]
     pub database_url: String,
 
-    /// NATS server URL (JetStream must be enabled).
-    #[arg(long, env = "NATS_URL", default_value = "nats://127.0.0.1:4222")]
+    /// NATS server URL (JetStream must be enabled), with the service user's credentials when
+    /// the server requires them: `nats://service:PASSWORD@host:4222` (percent-encoded). Its
+    /// value is kept out of `--help`.
+    #[arg(
+        long,
+        env = "NATS_URL",
+        default_value = "nats://127.0.0.1:4222",
+        hide_env_values = true
+    )]
     pub nats_url: String,
 
     /// Prefix of every stream name, durable consumer name and subject, so tests and tenants

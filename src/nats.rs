@@ -179,8 +179,19 @@ impl Names {
 
 /// Connects to NATS. The client reconnects by itself, forever, once connected; the first
 /// connection must succeed, so that a wrong `NATS_URL` fails the start loudly.
+///
+/// Credentials may ride in the URL (`nats://service:secret@host:4222`, percent-encoded as in
+/// any URL), since the shipped server configuration requires a user: async-nats 0.51 parses
+/// them but does not send them, so they are taken out here and given as user and password.
+/// Neither they nor the URL carrying them reach an error message or a log line.
 pub async fn connect(url: &str) -> anyhow::Result<async_nats::Client> {
-    async_nats::ConnectOptions::new()
+    let (addr, credentials) = split_credentials(url)?;
+    let shown = addr.as_url_str().to_owned();
+    let mut options = async_nats::ConnectOptions::new();
+    if let Some((user, password)) = credentials {
+        options = options.user_and_password(user, password);
+    }
+    options
         .name("campaign-events")
         .connection_timeout(Duration::from_secs(5))
         .event_callback(|event| async move {
@@ -190,9 +201,56 @@ pub async fn connect(url: &str) -> anyhow::Result<async_nats::Client> {
                 other => tracing::debug!(event = %other, "NATS event"),
             }
         })
-        .connect(url)
+        .connect(addr)
         .await
-        .with_context(|| format!("cannot connect to NATS at {url}"))
+        .with_context(|| format!("cannot connect to NATS at {shown}"))
+}
+
+/// The server's address without user information, and the user and password (decoded) if
+/// the URL had them.
+fn split_credentials(
+    url: &str,
+) -> anyhow::Result<(async_nats::ServerAddr, Option<(String, String)>)> {
+    // The parse error would quote the URL, credentials and all.
+    let addr: async_nats::ServerAddr = url.parse().map_err(|_| {
+        anyhow::anyhow!("NATS_URL is not a NATS server URL (nats://[user:password@]host:port)")
+    })?;
+    if !addr.has_user_pass() {
+        return Ok((addr, None));
+    }
+    let mut bare = addr.into_inner();
+    let user = percent_decode(bare.username())?;
+    let password = percent_decode(bare.password().unwrap_or_default())?;
+    // Only fails for URLs that cannot have a user (no host), which parsed above.
+    let _ = bare.set_username("");
+    let _ = bare.set_password(None);
+    let addr = async_nats::ServerAddr::from_url(bare)
+        .map_err(|_| anyhow::anyhow!("NATS_URL is not a NATS server URL"))?;
+    Ok((addr, Some((user, password))))
+}
+
+/// `%XX` escapes back to bytes (a URL's user and password are kept escaped).
+fn percent_decode(s: &str) -> anyhow::Result<String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = bytes
+                .get(i + 1..i + 3)
+                .and_then(|h| std::str::from_utf8(h).ok())
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+                .ok_or_else(|| {
+                    anyhow::anyhow!("NATS_URL: a bad %-escape in the user or password")
+                })?;
+            out.push(hex);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).context("NATS_URL: the user or password is not UTF-8")
 }
 
 /// A JetStream context with a request timeout short enough for a request path to answer 503
@@ -288,7 +346,33 @@ pub async fn edits_backlog(js: &jetstream::Context, names: &Names) -> anyhow::Re
 
 #[cfg(test)]
 mod tests {
-    use super::Names;
+    use super::{split_credentials, Names};
+
+    #[test]
+    fn credentials_in_the_url_are_taken_out_and_decoded() {
+        let (addr, creds) = split_credentials("nats://service:p%40ss%3Aw%2Fd@nats:4222").unwrap();
+        assert_eq!(creds, Some(("service".to_owned(), "p@ss:w/d".to_owned())));
+        assert!(!addr.has_user_pass());
+        assert!(
+            !addr.as_url_str().contains("p%40ss"),
+            "{}",
+            addr.as_url_str()
+        );
+        assert_eq!((addr.host(), addr.port()), ("nats", 4222));
+
+        let (addr, creds) = split_credentials("nats://127.0.0.1:4222").unwrap();
+        assert_eq!(creds, None);
+        assert_eq!(addr.port(), 4222);
+
+        let err = split_credentials("nats://u:s3cret%zz@h:1")
+            .unwrap_err()
+            .to_string();
+        assert!(!err.contains("s3cret"), "{err}");
+        let err = split_credentials("ftp://u:s3cret@h:1")
+            .unwrap_err()
+            .to_string();
+        assert!(!err.contains("s3cret"), "{err}");
+    }
 
     #[test]
     fn every_stream_gets_the_configured_replicas() {

@@ -15,7 +15,7 @@ use crate::clock::SharedClock;
 use crate::directory::EventDirectory;
 use crate::domain::{EventFacts, EventId, UserId};
 use crate::stats::CacheStats;
-use crate::user_cache::{EventChanged, Expire, Join, Leave, Reset, UserCache};
+use crate::user_cache::{Correct, EventChanged, Expire, Join, Leave, Reset, UserCache};
 
 /// How many lock shards. More than arbiters, so that two users on one arbiter rarely share a
 /// lock; a power of two so the shard is a mask.
@@ -198,6 +198,60 @@ impl RegistryCore {
             *t = (version, Instant::now());
         }
         self.deliver(&mut shard, s, user, Leave { event, version }, Vec::new);
+    }
+
+    /// The sweep found `user`'s membership of `event` held at `expect`, a version the
+    /// database does not justify: if the actor still holds that version, it takes the
+    /// database's, `to` (`None`: not a member). See [`Correct`].
+    pub(crate) fn correct(
+        self: &Arc<Self>,
+        user: UserId,
+        event: EventId,
+        expect: i64,
+        to: Option<i64>,
+    ) {
+        let s = self.shard_of(user);
+        let mut shard = self.lock(s);
+        // No actor: it holds nothing, so there is nothing to correct.
+        self.deliver(&mut shard, s, user, Correct { event, expect, to }, Vec::new);
+    }
+
+    /// The sweep found the unregistration remembered for `(user, event)` at `expect`, a
+    /// version the database does not justify (a forged one would keep every real registration
+    /// out for the tombstone's lifetime). If it is still the one remembered, it takes the
+    /// database's row: an active row joins at its version (returns true, a membership fixed),
+    /// an inactive one is remembered at its own version, and no row forgets it.
+    pub(crate) fn retract_tombstone(
+        self: &Arc<Self>,
+        user: UserId,
+        event: EventId,
+        expect: i64,
+        row: Option<(i64, bool)>,
+    ) -> bool {
+        let s = self.shard_of(user);
+        let mut shard = self.lock(s);
+        if shard.tombstones.get(&(user, event)).map(|(v, _)| *v) != Some(expect) {
+            return false;
+        }
+        match row {
+            Some((version, true)) => {
+                shard.tombstones.remove(&(user, event));
+                self.deliver(&mut shard, s, user, Join { event, version }, || {
+                    vec![(event, version)]
+                });
+                true
+            }
+            Some((version, false)) => {
+                shard
+                    .tombstones
+                    .insert((user, event), (version, Instant::now()));
+                false
+            }
+            None => {
+                shard.tombstones.remove(&(user, event));
+                false
+            }
+        }
     }
 
     /// Replaces the user's memberships wholesale (warm-up, purge, reconciliation).

@@ -18,8 +18,9 @@ pub struct StoreError(pub String);
 
 /// Every participant row (active or not) of the events ongoing at some instant, with its
 /// version. Inactive rows matter: an unregistration in the database with a version at least
-/// the cache's is proof that the cache is wrong; a cached membership newer than any row is a
-/// change committed after the snapshot was read, not drift.
+/// the cache's is proof that the cache is wrong. A cached membership the snapshot does not
+/// justify (no row, or only an older one) is either a change committed after the snapshot was
+/// read or a forged one: the sweep re-reads those users ([`Store::users_rows`]) to tell which.
 #[derive(Debug, Clone, Default)]
 pub struct Snapshot {
     /// Sorted by user.
@@ -43,6 +44,10 @@ pub trait Store: Send + Sync + 'static {
 
     /// Every participant row, active or not, of the events ongoing at `now`.
     fn ongoing_memberships(&self, now: DateTime<Utc>) -> StoreFuture<Snapshot>;
+
+    /// Every participant row, active or not, of `users` in the events ongoing at `now`: the
+    /// sweep's second look at the users whose cached versions the snapshot did not justify.
+    fn users_rows(&self, users: Vec<UserId>, now: DateTime<Utc>) -> StoreFuture<Snapshot>;
 
     /// One user's active memberships of events ongoing at `now`.
     fn user_memberships(

@@ -276,7 +276,7 @@ impl Handler<Sweep> for Supervisor {
             let events = store.events_around(now, horizon).await?;
             let changed = refresh_directory(&registry, events, now);
             let snapshot = store.ongoing_memberships(now).await?;
-            let report = reconcile(&registry, snapshot, now).await;
+            let report = reconcile(&registry, &*store, snapshot, now).await?;
             registry.prune_tombstones(TOMBSTONE_TTL);
             registry.stats().add_drift(report.drift);
             if report.drift > 0 {
@@ -339,27 +339,36 @@ fn refresh_directory(
 }
 
 /// Compares each user's ongoing memberships in the actors with the snapshot, fixes the users
-/// that differ and counts the memberships that were wrong. Versions decide what is drift:
+/// that differ and counts the memberships that were wrong, so that the cache ends equal to the
+/// database whatever versions it was sent.
+///
+/// A real change reaches the cache only after it is committed, so a row is always at the
+/// version of the cached change or a later one: a row "justifies" a cached membership at
+/// version `v` when it is newer than `v`, or is that very registration. Against the snapshot:
 /// - the database has an active row the cache lacks, and no unregistration at least as new is
-///   remembered → drift (missing);
-/// - the cache holds a membership whose row in the database is inactive with a version at
-///   least the cache's → drift (stale);
-/// - anything the cache holds with a version newer than the row (or with no row) was committed
-///   after the snapshot was read → not drift, left alone.
+///   remembered → drift (missing): a versioned join;
+/// - the cache holds a membership whose row is inactive and newer → drift (stale): a versioned
+///   leave;
+/// - the cache holds a membership the snapshot does not justify (no row, an older row, or the
+///   unregistration of that very version), or remembers an unregistration at least as new as
+///   an active row → doubtful: a change committed after the snapshot was read looks just like a
+///   forged one (published by someone else on the change subjects, with any version).
+///
+/// The doubtful users are read again ([`Store::users_rows`]), after their actors and
+/// tombstones were: whatever real change the cache held by then is in that read. What it still
+/// does not justify is forged, or lost from the database, and is drift: the actor takes the
+/// row's state and version (a conditional fix, see [`crate::user_cache::Correct`], since a
+/// forged version may be above any real one and would make every later real change look
+/// older), and a forged unregistration is forgotten.
 async fn reconcile(
     registry: &Arc<RegistryCore>,
+    store: &dyn Store,
     snapshot: crate::store::Snapshot,
     now: DateTime<Utc>,
-) -> SweepReport {
+) -> Result<SweepReport, StoreError> {
     let dir = registry.directory();
     let ongoing = |e: &EventId| dir.get(*e).is_some_and(|f| f.window.is_ongoing_at(now));
-    // user → event → (version, active)
-    let mut db: HashMap<UserId, HashMap<EventId, (i64, bool)>> = HashMap::new();
-    for r in snapshot.rows.into_iter().filter(|r| ongoing(&r.event)) {
-        db.entry(r.user)
-            .or_default()
-            .insert(r.event, (r.version, r.active));
-    }
+    let db = rows_by_user(snapshot, &ongoing);
 
     let mut have: HashMap<UserId, HashMap<EventId, i64>> = HashMap::new();
     let users = registry.users();
@@ -386,33 +395,136 @@ async fn reconcile(
     let empty_db = HashMap::new();
     let empty_have = HashMap::new();
     let mut drift = 0u64;
+    let mut doubts: HashMap<UserId, Vec<Doubt>> = HashMap::new();
     let all_users: HashSet<UserId> = db.keys().chain(have.keys()).copied().collect();
     for user in all_users {
         let d = db.get(&user).unwrap_or(&empty_db);
         let h = have.get(&user).unwrap_or(&empty_have);
+        let events: HashSet<EventId> = d.keys().chain(h.keys()).copied().collect();
         // Each fix is a versioned join or leave, like any change: one that raced with this
         // sweep and is newer wins, whichever arrives first (no wholesale replacement).
-        for (event, (version, active)) in d {
-            let cached = h.get(event);
-            if *active {
-                let overtaken = registry
-                    .tombstone(user, *event)
-                    .is_some_and(|t| t >= *version);
-                if cached.is_none() && !overtaken {
+        for event in events {
+            let row = d.get(&event).copied();
+            match (h.get(&event).copied(), row) {
+                (Some(held), Some((version, false))) if version > held => {
                     drift += 1;
-                    registry.join(user, *event, *version);
+                    registry.leave(user, event, version);
                 }
-            } else if cached.is_some_and(|c| c < version) {
-                drift += 1;
-                registry.leave(user, *event, *version);
+                (Some(held), row) if !justifies_join(row, held) => {
+                    doubts
+                        .entry(user)
+                        .or_default()
+                        .push(Doubt::Held(event, held));
+                }
+                (None, Some((version, true))) => match registry.tombstone(user, event) {
+                    Some(t) if t >= version => {
+                        doubts
+                            .entry(user)
+                            .or_default()
+                            .push(Doubt::Tombstone(event, t));
+                    }
+                    _ => {
+                        drift += 1;
+                        registry.join(user, event, version);
+                    }
+                },
+                _ => {}
             }
         }
     }
-    SweepReport {
+
+    drift += settle_doubts(registry, store, doubts, now, &ongoing).await?;
+    Ok(SweepReport {
         drift,
         users_checked,
         events: 0,
+    })
+}
+
+/// What the snapshot did not justify for one user, as the sweep saw it.
+#[derive(Debug, Clone, Copy)]
+enum Doubt {
+    /// The actor holds the event at this version.
+    Held(EventId, i64),
+    /// An unregistration at this version keeps the event out of the cache.
+    Tombstone(EventId, i64),
+}
+
+/// A row (version, active) justifies a cached membership at `held`: it is newer, or it is
+/// that registration.
+fn justifies_join(row: Option<(i64, bool)>, held: i64) -> bool {
+    row.is_some_and(|(version, active)| version > held || (version == held && active))
+}
+
+/// A row justifies a remembered unregistration at `t`: it is newer, or it is that
+/// unregistration.
+fn justifies_leave(row: Option<(i64, bool)>, t: i64) -> bool {
+    row.is_some_and(|(version, active)| version > t || (version == t && !active))
+}
+
+/// user → event → (version, active), of the events ongoing now.
+fn rows_by_user(
+    snapshot: crate::store::Snapshot,
+    ongoing: &impl Fn(&EventId) -> bool,
+) -> HashMap<UserId, HashMap<EventId, (i64, bool)>> {
+    let mut db: HashMap<UserId, HashMap<EventId, (i64, bool)>> = HashMap::new();
+    for r in snapshot.rows.into_iter().filter(|r| ongoing(&r.event)) {
+        db.entry(r.user)
+            .or_default()
+            .insert(r.event, (r.version, r.active));
     }
+    db
+}
+
+/// How many doubtful users one re-read asks for.
+const RECHECK_CHUNK: usize = 1000;
+
+/// Reads the doubtful users again and fixes what the database still does not justify: those
+/// memberships and unregistrations were forged (or their rows are gone). Returns how many
+/// memberships it fixed.
+async fn settle_doubts(
+    registry: &Arc<RegistryCore>,
+    store: &dyn Store,
+    doubts: HashMap<UserId, Vec<Doubt>>,
+    now: DateTime<Utc>,
+    ongoing: &impl Fn(&EventId) -> bool,
+) -> Result<u64, StoreError> {
+    let mut fixed = 0u64;
+    let doubts: Vec<(UserId, Vec<Doubt>)> = doubts.into_iter().collect();
+    for chunk in doubts.chunks(RECHECK_CHUNK) {
+        let users = chunk.iter().map(|(u, _)| *u).collect();
+        let fresh = rows_by_user(store.users_rows(users, now).await?, ongoing);
+        for (user, list) in chunk {
+            let rows = fresh.get(user);
+            for doubt in list {
+                match *doubt {
+                    Doubt::Held(event, held) => {
+                        let row = rows.and_then(|r| r.get(&event)).copied();
+                        if justifies_join(row, held) {
+                            continue; // committed after the snapshot was read
+                        }
+                        tracing::warn!(user_id = %user, event_id = %event, version = held,
+                            "the cache held a membership the database does not justify (a forged change?); corrected");
+                        let to = row.filter(|(_, active)| *active).map(|(v, _)| v);
+                        registry.correct(*user, event, held, to);
+                        fixed += 1;
+                    }
+                    Doubt::Tombstone(event, t) => {
+                        let row = rows.and_then(|r| r.get(&event)).copied();
+                        if justifies_leave(row, t) {
+                            continue;
+                        }
+                        tracing::warn!(user_id = %user, event_id = %event, version = t,
+                            "an unregistration the database does not justify kept a membership out (a forged change?); corrected");
+                        if registry.retract_tombstone(*user, event, t, row) {
+                            fixed += 1;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    Ok(fixed)
 }
 
 /// `join_all` without a dependency: awaits each in turn. The asks were all sent when created

@@ -364,6 +364,35 @@ impl Handler<Reset> for UserCache {
     }
 }
 
+/// Counted: the sweep's correction of a membership whose version the database does not
+/// justify (a forged change, or one the database no longer shows): if the actor still holds
+/// `event` at `expect`, it takes the database's state, `to` (the row's version, or `None`
+/// when it must not hold the event). Versions cannot make this fix, since a forged version may
+/// be higher than any real one; so it is conditional instead: a change the actor applied after
+/// the sweep read it (its version differs) is never undone.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct Correct {
+    pub event: EventId,
+    pub expect: i64,
+    pub to: Option<i64>,
+}
+
+impl Handler<Correct> for UserCache {
+    type Result = ();
+    fn handle(&mut self, msg: Correct, ctx: &mut Context<Self>) {
+        if let Some(m) = self.events.get_mut(&msg.event) {
+            if m.version == msg.expect {
+                match msg.to {
+                    Some(version) => m.version = version,
+                    None => self.remove(msg.event),
+                }
+            }
+        }
+        self.counted(ctx);
+    }
+}
+
 /// Counted: re-check ends now (the sweep's nudge; the timer normally does this).
 #[derive(Message)]
 #[rtype(result = "()")]

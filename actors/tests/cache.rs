@@ -23,6 +23,8 @@ struct State {
     hanging_event_reads: usize,
     /// How many times `events_around` was called.
     event_reads: usize,
+    /// Runs once just after the memberships snapshot is read (a change committed meanwhile).
+    after_snapshot: Option<Box<dyn FnOnce() + Send>>,
 }
 
 /// A store in memory, standing in for Postgres.
@@ -60,6 +62,28 @@ impl MemStore {
     }
 }
 
+/// Every participant row of the events ongoing at `now`, of the users `want` picks.
+fn rows_of(s: &State, now: DateTime<Utc>, want: impl Fn(UserId) -> bool) -> Snapshot {
+    let mut rows: Vec<_> = s
+        .participants
+        .iter()
+        .filter(|((e, u), _)| {
+            want(*u)
+                && s.events
+                    .get(e)
+                    .is_some_and(|f| !f.deleted && f.window.is_ongoing_at(now))
+        })
+        .map(|((e, u), (active, v))| MembershipRow {
+            user: *u,
+            event: *e,
+            version: *v,
+            active: *active,
+        })
+        .collect();
+    rows.sort();
+    Snapshot { rows }
+}
+
 fn fut<T: Send + 'static>(v: T) -> StoreFuture<T> {
     Box::pin(async move { Ok(v) })
 }
@@ -93,27 +117,22 @@ impl Store for MemStore {
             .collect())
     }
     fn ongoing_memberships(&self, now: DateTime<Utc>) -> StoreFuture<Snapshot> {
-        let s = self.0.lock().unwrap();
-        if let Some((clock, by)) = &s.slow_snapshot {
-            clock.advance(*by);
+        let snapshot = {
+            let s = self.0.lock().unwrap();
+            if let Some((clock, by)) = &s.slow_snapshot {
+                clock.advance(*by);
+            }
+            rows_of(&s, now, |_| true)
+        };
+        let hook = self.0.lock().unwrap().after_snapshot.take();
+        if let Some(hook) = hook {
+            hook();
         }
-        let mut rows: Vec<_> = s
-            .participants
-            .iter()
-            .filter(|((e, _), _)| {
-                s.events
-                    .get(e)
-                    .is_some_and(|f| !f.deleted && f.window.is_ongoing_at(now))
-            })
-            .map(|((e, u), (active, v))| MembershipRow {
-                user: *u,
-                event: *e,
-                version: *v,
-                active: *active,
-            })
-            .collect();
-        rows.sort();
-        fut(Snapshot { rows })
+        fut(snapshot)
+    }
+    fn users_rows(&self, users: Vec<UserId>, now: DateTime<Utc>) -> StoreFuture<Snapshot> {
+        let s = self.0.lock().unwrap();
+        fut(rows_of(&s, now, |u| users.contains(&u)))
     }
     fn user_memberships(
         &self,
@@ -574,4 +593,105 @@ async fn a_stuck_sweep_is_abandoned_and_the_next_one_runs() {
     );
     assert!(event_reads() >= 2, "no sweep after the stuck one");
     assert_eq!(ids(&f.cache, 7).await, vec![1]);
+}
+
+/// Changes anyone able to publish on the change subjects could forge: a version above any
+/// real one makes every later real change look older, and the snapshot shows no row newer.
+fn forged(event: EventId, user: u64, active: bool) -> Change {
+    Change::Participant(ParticipantChange {
+        event_id: event,
+        user_id: uid(user),
+        active,
+        version: 1 << 60,
+    })
+}
+
+/// Finding 5 of issue 10: forged changes put a user with no registration into the cache, or
+/// a registered one out of it, with a huge version. The sweep makes the cache equal the
+/// database whatever the versions say, counts each fix as drift, and leaves each actor at the
+/// database's version, so that later real changes apply again.
+#[tokio::test]
+async fn the_sweep_undoes_forged_changes_whatever_their_versions() {
+    let f = fixture().await;
+    let e = f.store.put_event(event(
+        1,
+        t0() - Duration::hours(1),
+        t0() + Duration::hours(1),
+    ));
+    f.store.register(e.id, uid(5), true);
+    f.store.register(e.id, uid(7), true);
+    f.cache.warm_up(&f.store).await.unwrap();
+    assert_eq!(f.cache.sweep().await.unwrap().drift, 0);
+
+    // 66 never registered; 5 is registered (the membership is right, its version is not);
+    // 7 is registered and a forged unregistration takes it out.
+    f.cache.apply(forged(e.id, 66, true)).await;
+    f.cache.apply(forged(e.id, 5, true)).await;
+    f.cache.apply(forged(e.id, 7, false)).await;
+    assert_eq!(
+        ids(&f.cache, 66).await,
+        vec![1],
+        "the forged change was taken"
+    );
+    assert_eq!(ids(&f.cache, 7).await, Vec::<u64>::new());
+
+    let report = f.cache.sweep().await.unwrap();
+    assert_eq!(report.drift, 3, "each forged membership is drift");
+    assert_eq!(f.cache.stats().drift(), 3);
+    assert_eq!(ids(&f.cache, 66).await, Vec::<u64>::new());
+    assert_eq!(ids(&f.cache, 5).await, vec![1]);
+    assert_eq!(ids(&f.cache, 7).await, vec![1]);
+    wait_no_actor(&f.cache, 66).await;
+    assert_eq!(f.cache.sweep().await.unwrap().drift, 0, "fixed for good");
+
+    // Real changes after the fix are not taken for older than the forged versions.
+    let c = f.store.register(e.id, uid(5), false);
+    f.cache.apply(Change::Participant(c)).await;
+    assert_eq!(ids(&f.cache, 5).await, Vec::<u64>::new());
+    let c = f.store.register(e.id, uid(66), true);
+    f.cache.apply(Change::Participant(c)).await;
+    assert_eq!(ids(&f.cache, 66).await, vec![1]);
+    let c = f.store.register(e.id, uid(7), false);
+    f.cache.apply(Change::Participant(c)).await;
+    assert_eq!(ids(&f.cache, 7).await, Vec::<u64>::new());
+    assert_eq!(f.cache.sweep().await.unwrap().drift, 0);
+}
+
+/// The legitimate race the forged-change fix must not break: changes committed after the
+/// sweep read its snapshot, and applied before it asked the actors, look like forged ones
+/// against the snapshot (no row, an older row); the sweep's second look at those users shows
+/// them real, and nothing is undone or counted.
+#[tokio::test]
+async fn the_sweep_keeps_changes_committed_after_its_snapshot() {
+    let f = fixture().await;
+    let e = f.store.put_event(event(
+        1,
+        t0() - Duration::hours(1),
+        t0() + Duration::hours(1),
+    ));
+    f.store.register(e.id, uid(5), true);
+    f.store.register(e.id, uid(9), true);
+    f.cache.warm_up(&f.store).await.unwrap();
+
+    let (store, registry) = (f.store.clone(), f.cache.registry().clone());
+    f.store.0.lock().unwrap().after_snapshot = Some(Box::new(move || {
+        // A new registration (no row in the snapshot), an unregistration and registration
+        // again (a newer version than the snapshot's row), and an unregistration (remembered,
+        // newer than the snapshot's active row).
+        let c = store.register(e.id, uid(8), true);
+        registry.join(c.user_id, c.event_id, c.version);
+        let c = store.register(e.id, uid(5), false);
+        registry.leave(c.user_id, c.event_id, c.version);
+        let c = store.register(e.id, uid(5), true);
+        registry.join(c.user_id, c.event_id, c.version);
+        let c = store.register(e.id, uid(9), false);
+        registry.leave(c.user_id, c.event_id, c.version);
+    }));
+    let report = f.cache.sweep().await.unwrap();
+    assert!(f.store.0.lock().unwrap().after_snapshot.is_none());
+    assert_eq!(report.drift, 0);
+    assert_eq!(ids(&f.cache, 8).await, vec![1]);
+    assert_eq!(ids(&f.cache, 5).await, vec![1]);
+    assert_eq!(ids(&f.cache, 9).await, Vec::<u64>::new());
+    assert_eq!(f.cache.stats().drift(), 0);
 }

@@ -110,6 +110,35 @@ impl Store for PgStore {
         })
     }
 
+    fn users_rows(&self, users: Vec<UserId>, now: DateTime<Utc>) -> StoreFuture<Snapshot> {
+        self.run(move |pool| async move {
+            let client = pool.get().await?;
+            let ids: Vec<i64> = users.iter().map(|u| u.as_i64()).collect();
+            let rows = client
+                .query(
+                    "SELECT p.user_id, p.event_id, p.version, p.unregistered_at IS NULL \
+                     FROM ce_participants p JOIN ce_events e USING (event_id) \
+                     WHERE p.user_id = ANY($1) AND e.deleted_at IS NULL \
+                     AND e.start_utc <= $2 AND e.end_utc >= $2 \
+                     ORDER BY p.user_id, p.event_id",
+                    &[&ids, &now],
+                )
+                .await?;
+            let rows = rows
+                .iter()
+                .map(|r| {
+                    Ok::<_, DbError>(MembershipRow {
+                        user: uid(r.get(0))?,
+                        event: eid(r.get(1))?,
+                        version: r.get(2),
+                        active: r.get(3),
+                    })
+                })
+                .collect::<Result<_, _>>()?;
+            Ok(Snapshot { rows })
+        })
+    }
+
     fn user_memberships(
         &self,
         user: UserId,

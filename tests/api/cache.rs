@@ -615,6 +615,48 @@ async fn after_a_restart_with_changes_made_while_down_the_cache_matches_the_data
     assert_eq!(app.state.cache.sweep().await.unwrap().drift, 0);
 }
 
+/// Finding 5 of issue 10, end to end: a change forged on this instance's change subject (a
+/// user who never registered, a version above any real one) is taken by the cache; the sweep
+/// takes it out again, counts it as drift on `/metrics`, and the user's real registration
+/// afterwards is not mistaken for an older change.
+#[tokio::test]
+async fn a_forged_change_is_undone_by_the_sweep_and_counted_as_drift() {
+    use campaign_events::changes::{publish_message, ChangeMessage};
+    let app = spawn_app().await;
+    let event = app.create_event(1, &ongoing_event()).await;
+    register(&app, event, 82).await;
+    assert_eq!(app.state.cache.sweep().await.unwrap().drift, 0);
+
+    let forged = ChangeMessage::Participant {
+        event_id: event,
+        user_id: 81,
+        active: true,
+        version: 1 << 60,
+    };
+    publish_message(&app.state.jetstream, &app.names(), &forged)
+        .await
+        .unwrap();
+    eventually(
+        "the forged membership is cached",
+        Duration::from_secs(10),
+        async || ongoing_ids(&app, 81).await == vec![event],
+    )
+    .await;
+
+    let report = app.state.cache.sweep().await.unwrap();
+    assert_eq!(report.drift, 1, "the forged membership is drift");
+    assert_eq!(ongoing_ids(&app, 81).await, Vec::<u64>::new());
+    assert_eq!(ongoing_ids(&app, 82).await, vec![event]);
+    assert_eq!(
+        app.metric("ce_cache_reconcile_drift_total").await,
+        Some(1.0)
+    );
+
+    register(&app, event, 81).await;
+    assert_eq!(ongoing_ids(&app, 81).await, vec![event]);
+    assert_eq!(app.state.cache.sweep().await.unwrap().drift, 0);
+}
+
 #[tokio::test]
 async fn reads_carry_a_strong_etag_and_answer_304_to_a_matching_if_none_match() {
     let app = spawn_app().await;

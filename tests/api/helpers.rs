@@ -378,14 +378,25 @@ impl Drop for TestApp {
     fn drop(&mut self) {
         self.shutdown.shutdown();
         if !self.keep_data {
-            cleanup(self.db_name.clone(), self.prefix.clone());
+            cleanup_on(
+                self.settings.common.nats_url.clone(),
+                self.db_name.clone(),
+                self.prefix.clone(),
+            );
         }
     }
 }
 
-/// Drops the database and deletes the streams. Runs on its own thread and runtime because
-/// `Drop` cannot await and the test's runtime may be shutting down.
+/// Drops the database and deletes the streams on the shared NATS server.
 pub fn cleanup(db_name: String, prefix: String) {
+    cleanup_on(NATS_URL.to_owned(), db_name, prefix)
+}
+
+/// Drops the database and deletes the streams on the NATS server at `nats_url` (the one the
+/// app used: a test on a private server may use no prefix, whose streams on the shared server
+/// are not its own). Runs on its own thread and runtime because `Drop` cannot await and the
+/// test's runtime may be shutting down.
+pub fn cleanup_on(nats_url: String, db_name: String, prefix: String) {
     let _ = std::thread::spawn(move || {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -402,7 +413,8 @@ pub fn cleanup(db_name: String, prefix: String) {
                     ))
                     .await;
             }
-            if let Ok(nc) = async_nats::connect(NATS_URL).await {
+            // The service's own connect: it understands credentials in the URL.
+            if let Ok(nc) = campaign_events::nats::connect(&nats_url).await {
                 let js = async_nats::jetstream::new(nc);
                 let names = Names::new(&prefix);
                 for s in [

@@ -18,6 +18,7 @@ mod instances;
 mod metrics;
 mod migrations;
 mod model;
+mod nats_auth;
 mod ops;
 mod privacy;
 mod private;

@@ -12,6 +12,8 @@ use crate::helpers::{free_port, unique_name};
 pub struct PrivateNats {
     port: u16,
     dir: PathBuf,
+    /// A configuration file to run with, and the environment it reads (passwords).
+    config: Option<(PathBuf, Vec<(String, String)>)>,
     child: Option<Child>,
 }
 
@@ -22,10 +24,49 @@ impl PrivateNats {
         let mut n = PrivateNats {
             port: free_port(),
             dir,
+            config: None,
             child: None,
         };
         n.up();
         n
+    }
+
+    /// A server on the repository's `nats/nats-server.conf` (its users and permissions), with
+    /// `env` set for it (the passwords it reads). Only what would collide with other servers
+    /// on this machine is replaced, by settings appended to a copy (a later block replaces an
+    /// earlier one): the store, the monitoring and WebSocket ports, the bind addresses.
+    pub fn start_shipped(env: &[(&str, &str)]) -> Self {
+        let dir = std::env::temp_dir().join(unique_name("nats"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("nats/nats-server.conf");
+        let mut conf = std::fs::read_to_string(&shipped).expect("nats/nats-server.conf");
+        conf.push_str(&format!(
+            "\n# Appended by the test: its own ports and store.\n\
+             http_port: {}\n\
+             websocket {{\n  host: 127.0.0.1\n  port: {}\n  no_tls: true\n}}\n\
+             jetstream {{\n  store_dir: {:?}\n}}\n",
+            free_port(),
+            free_port(),
+            dir.join("js"),
+        ));
+        let file = dir.join("nats-server.conf");
+        std::fs::write(&file, conf).unwrap();
+        let env = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let mut n = PrivateNats {
+            port: free_port(),
+            dir,
+            config: Some((file, env)),
+            child: None,
+        };
+        n.up();
+        n
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
     }
 
     pub fn url(&self) -> String {
@@ -34,16 +75,19 @@ impl PrivateNats {
 
     /// Starts the server (again) on the same port and store.
     pub fn up(&mut self) {
-        let child = Command::new("nats-server")
-            .args([
-                "-a",
-                "127.0.0.1",
-                "-p",
-                &self.port.to_string(),
-                "-js",
-                "-sd",
-            ])
-            .arg(&self.dir)
+        let mut cmd = Command::new("nats-server");
+        cmd.args(["-a", "127.0.0.1", "-p", &self.port.to_string()]);
+        match &self.config {
+            Some((file, env)) => {
+                cmd.arg("-c")
+                    .arg(file)
+                    .envs(env.iter().map(|(k, v)| (k, v)));
+            }
+            None => {
+                cmd.args(["-js", "-sd"]).arg(&self.dir);
+            }
+        }
+        let child = cmd
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

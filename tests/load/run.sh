@@ -115,9 +115,13 @@ for p in "$NATS_PORT" "$NATS_HTTP_PORT" "$NATS_WS_PORT" "$PORT_A" "$PORT_B" "$PO
 done
 
 # 2. A private NATS server: the repository's configuration with its ports, bind address and
-#    store directory replaced (checked, so a changed config file cannot slip through).
+#    store directory replaced (checked, so a changed config file cannot slip through), and
+#    without its users: k6 also reads registration subjects and publishes edit jobs directly,
+#    which neither shipped user may do, and the load is measured, not the permissions (those
+#    have their own test, tests/api/nats_auth.rs). The server listens on 127.0.0.1 only.
 NATS_CONF="$WORK/nats-server.conf"
 sed -E \
+  -e '/^authorization \{/,/^\}/d' \
   -e "s|^host: .*|host: 127.0.0.1|" \
   -e "s|^port: [0-9]+|port: $NATS_PORT|" \
   -e "s|^http_port: [0-9]+|http_port: $NATS_HTTP_PORT|" \
@@ -127,6 +131,7 @@ sed -E \
 for want in "port: $NATS_PORT" "http_port: $NATS_HTTP_PORT" "port: $NATS_WS_PORT" "store_dir: \"$WORK/jetstream\""; do
   grep -q "$want" "$NATS_CONF" || die "could not set '$want' in a copy of nats/nats-server.conf"
 done
+! grep -q '^authorization' "$NATS_CONF" || die "could not drop the users from a copy of nats/nats-server.conf"
 "$NATS_SERVER" -c "$NATS_CONF" -t >/dev/null 2>&1 || die "nats-server rejects $NATS_CONF"
 log "nats-server on :$NATS_PORT (ws :$NATS_WS_PORT, monitoring :$NATS_HTTP_PORT), store $WORK/jetstream"
 "$NATS_SERVER" -c "$NATS_CONF" >"$WORK/nats.log" 2>&1 &
