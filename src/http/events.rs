@@ -5,7 +5,7 @@ use campaign_events_actors::domain::{
     EventDraft, EventId, EventName, EventStatus, EventTimezone, EventWindow, WikiSelection,
 };
 use campaign_events_actors::Change;
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Datelike, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 use warp::http::StatusCode;
 use warp::reply::Response;
@@ -67,18 +67,28 @@ impl EventInput {
 }
 
 /// RFC 3339, kept to the second as MediaWiki keeps event times (and as the API shows them).
+/// The time in UTC must fall in the years 0001 to 9999: an offset can carry `9999-12-31T23:00-02:00`
+/// into year 10000, which RFC 3339 cannot write back (the API would answer `+10000-…`).
 fn parse_time(name: &str, raw: &str) -> Result<DateTime<Utc>, ApiError> {
-    DateTime::parse_from_rfc3339(raw)
+    let invalid = |detail: String| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "campaignevents-error-invalid-time",
+            format!("{name} must be an RFC 3339 date-time such as 2026-11-01T00:00:00Z ({detail})"),
+        )
+        .with_name(name)
+    };
+    let t = DateTime::parse_from_rfc3339(raw)
         .map(|t| t.with_timezone(&Utc))
         .map(|t| DateTime::from_timestamp(t.timestamp(), 0).unwrap_or(t))
-        .map_err(|e| {
-            ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "campaignevents-error-invalid-time",
-                format!("{name} must be an RFC 3339 date-time such as 2026-11-01T00:00:00Z ({e})"),
-            )
-            .with_name(name)
-        })
+        .map_err(|e| invalid(e.to_string()))?;
+    if !(1..=9999).contains(&t.year()) {
+        return Err(invalid(format!(
+            "in UTC it falls in year {}, outside 0001 to 9999",
+            t.year()
+        )));
+    }
+    Ok(t)
 }
 
 /// An event as the API shows it.
