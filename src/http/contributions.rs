@@ -22,7 +22,14 @@ use crate::etag;
 use crate::jobs::Job;
 
 const DEFAULT_LIMIT: i64 = 50;
-const MAX_LIMIT: i64 = 500;
+/// The largest page; the OpenAPI document states it as the `limit` parameter's maximum.
+pub(super) const MAX_LIMIT: i64 = 500;
+
+/// The `continue` token's shape, as the OpenAPI document states it: microseconds since the
+/// epoch (up to 16 digits: years 1653 to 2286, far around any edit) and the row id (up to 18
+/// digits). [`parse_continue`] holds to exactly this shape, so that every token the document
+/// allows is accepted and every other is a 400.
+pub(super) const CONTINUE_PATTERN: &str = "^-?[0-9]{1,16}_[1-9][0-9]{0,17}$";
 
 /// Rendered summaries by event (JSON and its ETag). Invalidated by the change stream when a
 /// contribution for the event is stored (by any instance's workers); the TTL is the safety
@@ -137,19 +144,19 @@ fn limit(query: &Query) -> Result<i64, ApiError> {
     }
 }
 
-/// `"{microseconds}_{id}"` of the last row shown. The time must be one Postgres can hold
-/// (years 1 to 9999 here; rows are far inside that), or the query would fail.
+/// `"{microseconds}_{id}"` of the last row shown, in the shape of [`CONTINUE_PATTERN`]; the
+/// bounds on the digits keep the time inside what Postgres holds and the id inside `bigint`.
 fn parse_continue(raw: &str) -> Option<(DateTime<Utc>, i64)> {
-    const MIN_MICROS: i64 = -62_135_596_800_000_000; // 0001-01-01T00:00:00Z
-    const MAX_MICROS: i64 = 253_402_300_799_999_999; // 9999-12-31T23:59:59.999999Z
+    let digits = |s: &str, max: usize| {
+        !s.is_empty() && s.len() <= max && s.bytes().all(|b| b.is_ascii_digit())
+    };
     let (t, id) = raw.split_once('_')?;
-    let micros = t
-        .parse()
-        .ok()
-        .filter(|m| (MIN_MICROS..=MAX_MICROS).contains(m))?;
+    if !digits(t.strip_prefix('-').unwrap_or(t), 16) || !digits(id, 18) || id.starts_with('0') {
+        return None;
+    }
     Some((
-        DateTime::from_timestamp_micros(micros)?,
-        id.parse().ok().filter(|i| *i > 0)?,
+        DateTime::from_timestamp_micros(t.parse().ok()?)?,
+        id.parse().ok()?,
     ))
 }
 
@@ -408,12 +415,12 @@ pub async fn retry_dead_letter(
     authorization: Option<String>,
 ) -> Result<Response, ApiError> {
     require_admin(&state, authorization.as_deref())?;
+    // The same digits-only rule as event ids (no sign), as the document states for `{id}`.
     let id: i64 = params
         .get(0)
-        .parse()
-        .ok()
-        .filter(|i| *i > 0)
-        .ok_or_else(|| {
+        .parse::<EventId>()
+        .map(EventId::as_i64)
+        .map_err(|_| {
             ApiError::bad_param(
                 "id",
                 "paramvalidator-badinteger",

@@ -238,14 +238,21 @@ pub async fn recover(rejection: warp::Rejection) -> Result<Response, Infallible>
             "rest-missing-header",
             e.to_string(),
         )
-    } else if rejection.find::<reject::MethodNotAllowed>().is_some()
-        || rejection.find::<super::routes::WrongMethod>().is_some()
-    {
-        ApiError::new(
+    } else if let Some(wrong) = rejection.find::<super::routes::WrongMethod>() {
+        let mut resp = ApiError::new(
             StatusCode::METHOD_NOT_ALLOWED,
             "rest-wrong-method",
-            "The request method is not supported for this path.",
+            format!(
+                "The request method is not supported for this path; it serves {}.",
+                wrong.allow
+            ),
         )
+        .into_response();
+        // RFC 9110: a 405 names the methods the target serves.
+        if let Ok(v) = warp::http::HeaderValue::from_str(&wrong.allow) {
+            resp.headers_mut().insert(warp::http::header::ALLOW, v);
+        }
+        return Ok(resp);
     } else {
         tracing::error!(?rejection, "unhandled rejection");
         ApiError::internal()

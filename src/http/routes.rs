@@ -8,6 +8,9 @@ use warp::{Filter, Rejection};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {
     Public,
+    /// Public, and a token, when sent, shows more: a private participant's own rows to
+    /// themselves, and every participant to the event's organizers. A bad token is a `401`.
+    Optional,
     /// Any valid bearer token.
     User,
 }
@@ -21,12 +24,76 @@ pub struct RouteSpec {
     pub path: &'static str,
     pub summary: &'static str,
     pub access: Access,
-    /// Query parameters: name and description.
-    pub query: &'static [(&'static str, &'static str)],
-    /// Name of the request body schema in the document's components, if the route takes one.
-    pub body: Option<&'static str>,
-    /// Status, description and (optionally) response schema name.
-    pub responses: &'static [(u16, &'static str, Option<&'static str>)],
+    /// Query parameters, as the handler reads them.
+    pub query: &'static [QueryParam],
+    /// The request body the route reads, if any.
+    pub body: Option<BodySpec>,
+    /// Status, description and body of the responses the handler itself gives. The plumbing's
+    /// (400, 401, 405, 413, 415, 503) are added by `openapi::implied_responses`.
+    pub responses: &'static [(u16, &'static str, Content)],
+}
+
+/// A JSON request body: its schema's name in the document's components, and whether it may
+/// be left out (registering takes an empty body as `{}`).
+#[derive(Debug, Clone, Copy)]
+pub struct BodySpec {
+    pub schema: &'static str,
+    pub required: bool,
+}
+
+const fn json_body(schema: &'static str) -> Option<BodySpec> {
+    Some(BodySpec {
+        schema,
+        required: true,
+    })
+}
+
+/// What a response carries, so the document names its media type (schemathesis checks that
+/// the answer's `Content-Type` is the documented one).
+#[derive(Debug, Clone, Copy)]
+pub enum Content {
+    /// No body (204, 304).
+    None,
+    /// JSON described by this schema in the document's components.
+    Json(&'static str),
+    /// A JSON object whose members the document does not list.
+    AnyJson,
+    /// Another media type (HTML, Prometheus text, Atom).
+    Other(&'static str),
+}
+
+/// A query parameter: what the document says about it must be what the handler accepts, so
+/// that a client (or schemathesis) holding to the document is never refused with a 400.
+#[derive(Debug)]
+pub struct QueryParam {
+    pub name: &'static str,
+    pub description: &'static str,
+    pub required: bool,
+    pub kind: ParamKind,
+}
+
+/// The value a query parameter takes; `openapi` turns each into its schema.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ParamKind {
+    /// MediaWiki's boolean forms: true/false, 1/0, yes/no, and empty for false.
+    Bool,
+    /// A page size, 1 to `contributions::MAX_LIMIT`.
+    Limit,
+    /// A wiki id (`WikiId`): a-z, 0-9, `_` and `-`, 1 to 64 characters.
+    Wiki,
+    /// Free text that Postgres stores: any characters but NUL.
+    Text,
+    /// The opaque `continue` token of a previous page.
+    Continue,
+}
+
+const fn optional(name: &'static str, kind: ParamKind, description: &'static str) -> QueryParam {
+    QueryParam {
+        name,
+        description,
+        required: false,
+        kind,
+    }
 }
 
 /// Path parameters of a matched route, in the order they appear in its pattern.
@@ -40,10 +107,29 @@ impl PathParams {
 }
 
 /// The rejection for a path that matched with the wrong method. warp's own
-/// `MethodNotAllowed` cannot be built outside warp; `recover` maps this one to 405.
+/// `MethodNotAllowed` cannot be built outside warp (nor carry the methods); `recover` maps this
+/// one to 405 with the `Allow` header RFC 9110 requires.
 #[derive(Debug)]
-pub struct WrongMethod;
+pub struct WrongMethod {
+    /// The `Allow` header: every method some route serves on this path.
+    pub allow: String,
+}
 impl warp::reject::Reject for WrongMethod {}
+
+/// The methods served on a concrete request path, as an `Allow` header value. Every route
+/// whose pattern matches counts (one path may have GET, PUT and DELETE routes), and HEAD
+/// wherever GET is, since GET routes answer HEAD too.
+pub fn allowed_methods(path: &str) -> String {
+    let mut methods: Vec<&str> = Vec::new();
+    for route in ROUTES.iter().filter(|r| r.match_path(path).is_some()) {
+        methods.push(route.method.as_str());
+        if route.method == Method::GET {
+            methods.push(Method::HEAD.as_str());
+        }
+    }
+    methods.dedup();
+    methods.join(", ")
+}
 
 impl RouteSpec {
     /// Matches `path` against the pattern; returns the parameters.
@@ -79,7 +165,9 @@ impl RouteSpec {
                 if method == self.method || (self.method == Method::GET && method == Method::HEAD) {
                     Ok(params)
                 } else {
-                    Err(warp::reject::custom(WrongMethod))
+                    Err(warp::reject::custom(WrongMethod {
+                        allow: allowed_methods(path.as_str()),
+                    }))
                 }
             },
         )
@@ -128,18 +216,27 @@ pub static PARTICIPANT_EVENTS: RouteSpec = RouteSpec {
               If-None-Match.",
     access: Access::User,
     query: &[
-        ("ongoing", "true: only events ongoing now (from the cache)"),
-        (
+        optional(
+            "ongoing",
+            ParamKind::Bool,
+            "true: only events ongoing now (from the cache)",
+        ),
+        optional(
             "wiki",
+            ParamKind::Wiki,
             "keep only events that target this wiki (or all wikis)",
         ),
     ],
     body: None,
     responses: &[
-        (200, "the events, sorted by id", Some("ParticipantEvents")),
-        (304, "not modified", None),
-        (400, "bad parameter", Some("Error")),
-        (401, "no or bad token", Some("Error")),
+        (
+            200,
+            "the events, sorted by id",
+            Content::Json("ParticipantEvents"),
+        ),
+        (304, "not modified", Content::None),
+        (400, "bad parameter", Content::Json("Error")),
+        (401, "no or bad token", Content::Json("Error")),
     ],
 };
 
@@ -149,13 +246,18 @@ pub static EVENTS_FOR_EDIT: RouteSpec = RouteSpec {
     path: v0!("/participant/self/events_for_edit"),
     summary: "The caller's ongoing events that track contributions on a wiki.",
     access: Access::User,
-    query: &[("wiki", "the wiki the edit was made on (required)")],
+    query: &[QueryParam {
+        name: "wiki",
+        description: "the wiki the edit was made on",
+        required: true,
+        kind: ParamKind::Wiki,
+    }],
     body: None,
     responses: &[
-        (200, "[{id, name}]", Some("EventsForEdit")),
-        (304, "not modified", None),
-        (400, "bad or missing parameter", Some("Error")),
-        (401, "no or bad token", Some("Error")),
+        (200, "[{id, name}]", Content::Json("EventsForEdit")),
+        (304, "not modified", Content::None),
+        (400, "bad or missing parameter", Content::Json("Error")),
+        (401, "no or bad token", Content::Json("Error")),
     ],
 };
 
@@ -166,12 +268,19 @@ pub static REGISTER: RouteSpec = RouteSpec {
     summary: "Register the caller for an event (not ended, not deleted, open).",
     access: Access::User,
     query: &[],
-    body: Some("RegisterInput"),
+    body: Some(BodySpec {
+        schema: "RegisterInput",
+        required: false,
+    }),
     responses: &[
-        (200, "{modified}", Some("Modified")),
-        (400, "ended, deleted, closed, or bad input", Some("Error")),
-        (401, "no or bad token", Some("Error")),
-        (404, "no such event", Some("Error")),
+        (200, "{modified}", Content::Json("Modified")),
+        (
+            400,
+            "ended, deleted, closed, or bad input",
+            Content::Json("Error"),
+        ),
+        (401, "no or bad token", Content::Json("Error")),
+        (404, "no such event", Content::Json("Error")),
     ],
 };
 
@@ -184,9 +293,9 @@ pub static UNREGISTER: RouteSpec = RouteSpec {
     query: &[],
     body: None,
     responses: &[
-        (200, "{modified}", Some("Modified")),
-        (401, "no or bad token", Some("Error")),
-        (404, "no such event", Some("Error")),
+        (200, "{modified}", Content::Json("Modified")),
+        (401, "no or bad token", Content::Json("Error")),
+        (404, "no such event", Content::Json("Error")),
     ],
 };
 
@@ -198,14 +307,14 @@ pub static ASSOCIATE_V1: RouteSpec = RouteSpec {
               202 once the job is durably queued.",
     access: Access::User,
     query: &[],
-    body: Some("AssociateInput"),
+    body: json_body("AssociateInput"),
     responses: &[
-        (202, "queued, already-queued or already-associated", Some("Associated")),
-        (400, "invalid body, event not active, not a target wiki, tracking off, already associated with another event", Some("Error")),
-        (401, "no or bad token", Some("Error")),
-        (403, "not a participant", Some("Error")),
-        (404, "no such event, or deleted", Some("Error")),
-        (503, "the queue did not acknowledge", Some("Error")),
+        (202, "queued, already-queued or already-associated", Content::Json("Associated")),
+        (400, "invalid body, event not active, not a target wiki, tracking off, already associated with another event", Content::Json("Error")),
+        (401, "no or bad token", Content::Json("Error")),
+        (403, "not a participant", Content::Json("Error")),
+        (404, "no such event, or deleted", Content::Json("Error")),
+        (503, "the queue did not acknowledge", Content::Json("Error")),
     ],
 };
 
@@ -218,12 +327,12 @@ pub static ASSOCIATE_V0: RouteSpec = RouteSpec {
     query: &[],
     body: None,
     responses: &[
-        (202, "{modified}", Some("Modified")),
-        (400, "see associateEdit", Some("Error")),
-        (401, "no or bad token", Some("Error")),
-        (403, "not a participant", Some("Error")),
-        (404, "no such event, or deleted", Some("Error")),
-        (503, "the queue did not acknowledge", Some("Error")),
+        (202, "{modified}", Content::Json("Modified")),
+        (400, "see associateEdit", Content::Json("Error")),
+        (401, "no or bad token", Content::Json("Error")),
+        (403, "not a participant", Content::Json("Error")),
+        (404, "no such event, or deleted", Content::Json("Error")),
+        (503, "the queue did not acknowledge", Content::Json("Error")),
     ],
 };
 
@@ -232,18 +341,26 @@ pub static CONTRIBUTIONS: RouteSpec = RouteSpec {
     method: Method::GET,
     path: v0!("/event_registration/{id}/contributions"),
     summary: "Stored contributions, newest first, with a stable continuation.",
-    access: Access::Public,
+    access: Access::Optional,
     query: &[
-        ("limit", "1 to 500, default 50"),
-        ("continue", "the `continue` value of the previous page"),
-        ("user", "only this user name"),
-        ("wiki", "only this wiki"),
+        optional("limit", ParamKind::Limit, "page size, default 50"),
+        optional(
+            "continue",
+            ParamKind::Continue,
+            "the `continue` value of the previous page",
+        ),
+        optional("user", ParamKind::Text, "only this user name"),
+        optional("wiki", ParamKind::Wiki, "only this wiki"),
     ],
     body: None,
     responses: &[
-        (200, "{contributions, continue?}", Some("Contributions")),
-        (400, "bad parameter", Some("Error")),
-        (404, "no such event, or deleted", Some("Error")),
+        (
+            200,
+            "{contributions, continue?}",
+            Content::Json("Contributions"),
+        ),
+        (400, "bad parameter", Content::Json("Error")),
+        (404, "no such event, or deleted", Content::Json("Error")),
     ],
 };
 
@@ -256,9 +373,9 @@ pub static CONTRIBUTIONS_SUMMARY: RouteSpec = RouteSpec {
     query: &[],
     body: None,
     responses: &[
-        (200, "the totals", Some("Summary")),
-        (304, "not modified", None),
-        (404, "no such event, or deleted", Some("Error")),
+        (200, "the totals", Content::Json("Summary")),
+        (304, "not modified", Content::None),
+        (404, "no such event, or deleted", Content::Json("Error")),
     ],
 };
 
@@ -267,12 +384,12 @@ pub static CONTRIBUTIONS_ATOM: RouteSpec = RouteSpec {
     method: Method::GET,
     path: v0!("/event_registration/{id}/contributions.atom"),
     summary: "An Atom feed of the event's latest contributions.",
-    access: Access::Public,
+    access: Access::Optional,
     query: &[],
     body: None,
     responses: &[
-        (200, "application/atom+xml", None),
-        (404, "no such event", Some("Error")),
+        (200, "an Atom feed", Content::Other("application/atom+xml")),
+        (404, "no such event", Content::Json("Error")),
     ],
 };
 
@@ -282,12 +399,12 @@ pub static DEAD_LETTERS: RouteSpec = RouteSpec {
     path: v0!("/dead_letters"),
     summary: "Associations that could not be measured, with the reason (admin).",
     access: Access::User,
-    query: &[("limit", "1 to 500, default 50")],
+    query: &[optional("limit", ParamKind::Limit, "page size, default 50")],
     body: None,
     responses: &[
-        (200, "{dead_letters}", None),
-        (401, "no or bad token", Some("Error")),
-        (403, "not an admin", Some("Error")),
+        (200, "{dead_letters}", Content::AnyJson),
+        (401, "no or bad token", Content::Json("Error")),
+        (403, "not an admin", Content::Json("Error")),
     ],
 };
 
@@ -300,11 +417,11 @@ pub static DEAD_LETTER_RETRY: RouteSpec = RouteSpec {
     query: &[],
     body: None,
     responses: &[
-        (202, "queued", Some("Associated")),
-        (401, "no or bad token", Some("Error")),
-        (403, "not an admin", Some("Error")),
-        (404, "no such dead letter", Some("Error")),
-        (503, "the queue did not acknowledge", Some("Error")),
+        (202, "queued", Content::Json("Associated")),
+        (401, "no or bad token", Content::Json("Error")),
+        (403, "not an admin", Content::Json("Error")),
+        (404, "no such dead letter", Content::Json("Error")),
+        (503, "the queue did not acknowledge", Content::Json("Error")),
     ],
 };
 
@@ -315,12 +432,12 @@ pub static CACHE_PURGE: RouteSpec = RouteSpec {
     summary: "Drop and rebuild cache entries from the database (admin): {\"user_id\": N} or {\"event_id\": N}.",
     access: Access::User,
     query: &[],
-    body: Some("PurgeInput"),
+    body: json_body("PurgeInput"),
     responses: &[
-        (200, "what changed", None),
-        (400, "invalid body", Some("Error")),
-        (401, "no or bad token", Some("Error")),
-        (403, "not an admin", Some("Error")),
+        (200, "what changed", Content::AnyJson),
+        (400, "invalid body", Content::Json("Error")),
+        (401, "no or bad token", Content::Json("Error")),
+        (403, "not an admin", Content::Json("Error")),
     ],
 };
 
@@ -332,7 +449,7 @@ pub static HEALTHZ: RouteSpec = RouteSpec {
     access: Access::Public,
     query: &[],
     body: None,
-    responses: &[(200, "alive", None)],
+    responses: &[(200, "alive", Content::AnyJson)],
 };
 
 pub static READYZ: RouteSpec = RouteSpec {
@@ -344,8 +461,8 @@ pub static READYZ: RouteSpec = RouteSpec {
     query: &[],
     body: None,
     responses: &[
-        (200, "ready", Some("Readiness")),
-        (503, "not ready", Some("Error")),
+        (200, "ready", Content::Json("Readiness")),
+        (503, "not ready", Content::Json("Error")),
     ],
 };
 
@@ -357,7 +474,11 @@ pub static METRICS: RouteSpec = RouteSpec {
     access: Access::Public,
     query: &[],
     body: None,
-    responses: &[(200, "text/plain; version=0.0.4", None)],
+    responses: &[(
+        200,
+        "Prometheus text format 0.0.4",
+        Content::Other("text/plain"),
+    )],
 };
 
 pub static OPENAPI: RouteSpec = RouteSpec {
@@ -368,7 +489,7 @@ pub static OPENAPI: RouteSpec = RouteSpec {
     access: Access::Public,
     query: &[],
     body: None,
-    responses: &[(200, "OpenAPI 3 document", None)],
+    responses: &[(200, "OpenAPI 3 document", Content::AnyJson)],
 };
 
 pub static DASHBOARD: RouteSpec = RouteSpec {
@@ -379,7 +500,7 @@ pub static DASHBOARD: RouteSpec = RouteSpec {
     access: Access::Public,
     query: &[],
     body: None,
-    responses: &[(200, "text/html", None)],
+    responses: &[(200, "the page", Content::Other("text/html"))],
 };
 
 pub static DASHBOARD_DATA: RouteSpec = RouteSpec {
@@ -392,7 +513,7 @@ pub static DASHBOARD_DATA: RouteSpec = RouteSpec {
     access: Access::Public,
     query: &[],
     body: None,
-    responses: &[(200, "dashboard data", None)],
+    responses: &[(200, "dashboard data", Content::AnyJson)],
 };
 
 pub static EVENT_CREATE: RouteSpec = RouteSpec {
@@ -402,12 +523,12 @@ pub static EVENT_CREATE: RouteSpec = RouteSpec {
     summary: "Create an event (organizer or admin role). It may already be under way.",
     access: Access::User,
     query: &[],
-    body: Some("EventInput"),
+    body: json_body("EventInput"),
     responses: &[
-        (201, "created", Some("Created")),
-        (400, "invalid input", Some("Error")),
-        (401, "no or bad token", Some("Error")),
-        (403, "not an organizer", Some("Error")),
+        (201, "created", Content::Json("Created")),
+        (400, "invalid input", Content::Json("Error")),
+        (401, "no or bad token", Content::Json("Error")),
+        (403, "not an organizer", Content::Json("Error")),
     ],
 };
 
@@ -420,9 +541,9 @@ pub static EVENT_GET: RouteSpec = RouteSpec {
     query: &[],
     body: None,
     responses: &[
-        (200, "the event", Some("Event")),
-        (400, "bad id", Some("Error")),
-        (404, "no such event, or deleted", Some("Error")),
+        (200, "the event", Content::Json("Event")),
+        (400, "bad id", Content::Json("Error")),
+        (404, "no such event, or deleted", Content::Json("Error")),
     ],
 };
 
@@ -433,13 +554,17 @@ pub static EVENT_UPDATE: RouteSpec = RouteSpec {
     summary: "Replace an event's details (an organizer of that event, or an admin).",
     access: Access::User,
     query: &[],
-    body: Some("EventInput"),
+    body: json_body("EventInput"),
     responses: &[
-        (204, "updated", None),
-        (400, "invalid input", Some("Error")),
-        (401, "no or bad token", Some("Error")),
-        (403, "not an organizer of this event", Some("Error")),
-        (404, "no such event, or deleted", Some("Error")),
+        (204, "updated", Content::None),
+        (400, "invalid input", Content::Json("Error")),
+        (401, "no or bad token", Content::Json("Error")),
+        (
+            403,
+            "not an organizer of this event",
+            Content::Json("Error"),
+        ),
+        (404, "no such event, or deleted", Content::Json("Error")),
     ],
 };
 
@@ -452,10 +577,18 @@ pub static EVENT_DELETE: RouteSpec = RouteSpec {
     query: &[],
     body: None,
     responses: &[
-        (204, "deleted", None),
-        (401, "no or bad token", Some("Error")),
-        (403, "not an organizer of this event", Some("Error")),
-        (404, "no such event, or already deleted", Some("Error")),
+        (204, "deleted", Content::None),
+        (401, "no or bad token", Content::Json("Error")),
+        (
+            403,
+            "not an organizer of this event",
+            Content::Json("Error"),
+        ),
+        (
+            404,
+            "no such event, or already deleted",
+            Content::Json("Error"),
+        ),
     ],
 };
 

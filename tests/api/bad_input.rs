@@ -86,6 +86,14 @@ async fn malformed_and_invalid_event_bodies_are_400_with_the_field_named() {
             "campaignevents-error-invalid-time",
         ),
         (
+            with("end_time", json!("9999-12-31T23:59:59-01:00")),
+            "campaignevents-error-invalid-time",
+        ),
+        (
+            with("start_time", json!("0001-01-01T00:30:00+01:00")),
+            "campaignevents-error-invalid-time",
+        ),
+        (
             with("end_time", json!("2026-10-01T00:00:00Z")),
             "campaignevents-error-end-before-start",
         ),

@@ -374,14 +374,58 @@ impl TestApp {
     }
 }
 
+impl TestApp {
+    /// `route status` for every status this app answered on a route whose OpenAPI entry does not
+    /// list it, from the gateway's own request counter: so every test also checks that the
+    /// document tells the truth about what it saw.
+    pub fn undocumented_statuses(&self) -> Vec<String> {
+        use campaign_events::http::routes::ROUTES;
+        use prometheus::core::Collector;
+        let doc = &self.state.openapi;
+        let mut found = Vec::new();
+        for family in self.state.metrics.http_requests.collect() {
+            for m in family.get_metric() {
+                if m.get_counter().get_value() == 0.0 {
+                    continue;
+                }
+                let label = |name: &str| {
+                    m.get_label()
+                        .iter()
+                        .find(|l| l.name() == name)
+                        .map(|l| l.value().to_owned())
+                        .unwrap_or_default()
+                };
+                let (route, status) = (label("route"), label("status"));
+                // Answers no route tagged (no such path, a wrong method) are the plumbing's.
+                let Some(spec) = ROUTES.iter().find(|r| r.id == route) else {
+                    continue;
+                };
+                let op = &doc["paths"][spec.path][spec.method.as_str().to_ascii_lowercase()];
+                if op["responses"][status.as_str()].is_null() {
+                    found.push(format!("{route} {status}"));
+                }
+            }
+        }
+        found
+    }
+}
+
 impl Drop for TestApp {
     fn drop(&mut self) {
+        let undocumented = self.undocumented_statuses();
         self.shutdown.shutdown();
         if !self.keep_data {
             cleanup_on(
                 self.settings.common.nats_url.clone(),
                 self.db_name.clone(),
                 self.prefix.clone(),
+            );
+        }
+        // After the clean-up, so that a failure here leaves nothing behind.
+        if !std::thread::panicking() {
+            assert!(
+                undocumented.is_empty(),
+                "answers the OpenAPI document does not list: {undocumented:?}"
             );
         }
     }

@@ -67,6 +67,11 @@ impl EventTimezone {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// Every name [`EventTimezone::parse`] accepts, for the OpenAPI document's enum.
+    pub fn names() -> impl Iterator<Item = &'static str> {
+        chrono_tz::TZ_VARIANTS.iter().map(|tz| tz.name())
+    }
 }
 
 /// When an event runs: both ends inclusive, `start < end`. An event is *ongoing* at `t` when
@@ -210,6 +215,15 @@ mod tests {
         assert!(EventName::parse("a\u{0}b").is_err());
         assert!(EventName::parse(&"é".repeat(MAX_EVENT_NAME_CHARS)).is_ok());
         assert!(EventName::parse(&"é".repeat(MAX_EVENT_NAME_CHARS + 1)).is_err());
+    }
+
+    #[test]
+    fn every_listed_timezone_name_parses_as_itself() {
+        let names: Vec<&str> = EventTimezone::names().collect();
+        assert!(names.contains(&"Europe/Lisbon"));
+        for name in names {
+            assert_eq!(EventTimezone::parse(name).map(|t| t.0), Ok(name.to_owned()));
+        }
     }
 
     #[test]
