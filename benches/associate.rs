@@ -19,10 +19,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use campaign_events::jobs::{self, Job};
-use campaign_events::metrics::PROC_TICKS_PER_SECOND;
-use campaign_events::nats::{self, Names};
-use campaign_events::{auth, config::DEV_JWT_SECRET, db};
+use campaign_events::association::jobs::{self, Job};
+use campaign_events::gateway::auth;
+use campaign_events::infra::db;
+use campaign_events::infra::nats::{self, Names};
+use campaign_events::ops::metrics::PROC_TICKS_PER_SECOND;
+use campaign_events::startup::config::DEV_JWT_SECRET;
 use campaign_events_actors::domain::UserId;
 use serde_json::json;
 use support::{create_event, pct, service, wait_ready, Cpu};

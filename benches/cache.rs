@@ -18,8 +18,11 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use campaign_events::report::measure::trimmed_rss;
-use campaign_events::{auth, config::DEV_JWT_SECRET, db, db::store::PgStore};
+use campaign_events::cache::store::PgStore;
+use campaign_events::gateway::auth;
+use campaign_events::infra::db;
+use campaign_events::ops::report::measure::trimmed_rss;
+use campaign_events::startup::config::DEV_JWT_SECRET;
 use campaign_events_actors::domain::UserId;
 use campaign_events_actors::{Cache, CacheConfig, SystemClock};
 
@@ -397,13 +400,13 @@ async fn http_scenarios(url: &str, secs: u64) -> anyhow::Result<String> {
         .zip(samples.into_iter().map(Samples::outcome))
         .collect();
     drop((cached, dbmode));
-    let js = campaign_events::nats::jetstream(
-        campaign_events::nats::connect("nats://127.0.0.1:4222").await?,
+    let js = campaign_events::infra::nats::jetstream(
+        campaign_events::infra::nats::connect("nats://127.0.0.1:4222").await?,
     );
     for p in ["a", "d"] {
         support::delete_streams(
             &js,
-            &campaign_events::nats::Names::new(&format!("{prefix}{p}")),
+            &campaign_events::infra::nats::Names::new(&format!("{prefix}{p}")),
         )
         .await;
     }

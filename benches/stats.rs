@@ -7,7 +7,7 @@ use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 
-use campaign_events::stats::{compute, Page, SiteInfo};
+use campaign_events::association::stats::{compute, Page, SiteInfo};
 
 /// Deterministic wikitext-like text of about `bytes` bytes: headings, paragraphs of words with
 /// [[links]], <ref>s and {{templates}}, so that both the diff and the scanners do real work.

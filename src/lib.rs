@@ -1,23 +1,17 @@
 //! campaign-events: the ongoing-events cache and edit association service for MediaWiki's
 //! CampaignEvents extension. `main.rs` only parses the command line; everything lives here so
 //! that integration tests start the real service in-process.
+//!
+//! The folders are the service's capabilities (ARCHITECTURE.md is their map):
+//! `startup` wires them, `gateway` is the HTTP edge, `events`, `registration`, `cache` and
+//! `association` are what the service does, `ops` is how it is watched, and `infra` is how it
+//! reaches Postgres, NATS and the wikis' addresses.
 
-pub mod app;
-pub mod associated;
-pub mod auth;
-pub mod changes;
-pub mod cli;
-pub mod config;
-pub mod db;
-pub mod etag;
-pub mod http;
-pub mod jobs;
-pub mod metrics;
-pub mod nats;
-pub mod registrations;
-pub mod report;
-pub mod stats;
-pub mod telemetry;
-pub mod wiki_api;
-pub mod wikis;
-pub mod workers;
+pub mod association;
+pub mod cache;
+pub mod events;
+pub mod gateway;
+pub mod infra;
+pub mod ops;
+pub mod registration;
+pub mod startup;

@@ -7,8 +7,9 @@
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use campaign_events::metrics::ProcStat;
-use campaign_events::{auth, config::DEV_JWT_SECRET};
+use campaign_events::gateway::auth;
+use campaign_events::ops::metrics::ProcStat;
+use campaign_events::startup::config::DEV_JWT_SECRET;
 use campaign_events_actors::domain::UserId;
 use serde_json::json;
 
@@ -92,7 +93,7 @@ pub fn database_url(name: &str) -> String {
 
 /// Drops a run's scratch database, whoever is still connected.
 pub async fn drop_database(name: &str) -> anyhow::Result<()> {
-    let admin = campaign_events::db::connect(&database_url("postgres").parse()?).await?;
+    let admin = campaign_events::infra::db::connect(&database_url("postgres").parse()?).await?;
     admin
         .batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
         .await?;
@@ -102,7 +103,7 @@ pub async fn drop_database(name: &str) -> anyhow::Result<()> {
 /// Deletes the three streams of a run's prefix.
 pub async fn delete_streams(
     js: &async_nats::jetstream::Context,
-    names: &campaign_events::nats::Names,
+    names: &campaign_events::infra::nats::Names,
 ) {
     for s in [
         names.registrations_stream(),

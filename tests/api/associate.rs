@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use campaign_events::stats::{compute, Page, SiteInfo};
+use campaign_events::association::stats::{compute, Page, SiteInfo};
 use chrono::Utc;
 use serde_json::{json, Value};
 
@@ -362,8 +362,10 @@ async fn every_validation_error_has_its_status_and_key() {
     let (s, _) = post_associate(&app, "garbage", &assoc(event, "ptwiki", rev)).await;
     assert_eq!(s, 401);
     let jobs: u64 = {
-        let js = campaign_events::nats::jetstream(
-            campaign_events::nats::connect(NATS_URL).await.unwrap(),
+        let js = campaign_events::infra::nats::jetstream(
+            campaign_events::infra::nats::connect(NATS_URL)
+                .await
+                .unwrap(),
         );
         let mut s = js.get_stream(app.names().edits_stream()).await.unwrap();
         let info = s.info().await.unwrap();
@@ -774,7 +776,7 @@ async fn a_queued_job_of_someone_else_does_not_swallow_the_authors_association()
 /// by another delivery of it — writes none.
 #[tokio::test]
 async fn a_dead_letter_is_one_jobs_and_none_is_written_once_its_row_exists() {
-    use campaign_events::db::contributions::dead_letter;
+    use campaign_events::association::db::dead_letter;
     let app = spawn_app().await;
     let pool = &app.state.pool;
     let (e1, e2) = (

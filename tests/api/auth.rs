@@ -1,6 +1,6 @@
 //! Authorisation: missing, forged and expired tokens are 401; the wrong user is 403.
 
-use campaign_events::auth;
+use campaign_events::gateway::auth;
 use campaign_events_actors::domain::UserId;
 use serde_json::{json, Value};
 

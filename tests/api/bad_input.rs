@@ -295,7 +295,7 @@ async fn a_token_whose_name_is_no_user_name_is_400_and_writes_nothing() {
 async fn a_database_error_says_its_cause() {
     let client = admin().await;
     let e = client.query_one("SELECT 1/0", &[]).await.unwrap_err();
-    let shown = campaign_events::db::DbError::from(e).to_string();
+    let shown = campaign_events::infra::db::DbError::from(e).to_string();
     assert!(
         shown.contains("division by zero") && shown.contains("22012"),
         "{shown}"

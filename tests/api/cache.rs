@@ -3,9 +3,9 @@
 
 use std::time::Duration;
 
-use campaign_events::config::CacheMode;
-use campaign_events::db::participants;
-use campaign_events::registrations::{self, Command, Kind};
+use campaign_events::registration::db as participants;
+use campaign_events::registration::nats::{self as registrations, Command, Kind};
+use campaign_events::startup::config::CacheMode;
 use campaign_events_actors::domain::UserId;
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
@@ -115,8 +115,11 @@ pub fn has_actor(app: &TestApp, user: u64) -> bool {
 }
 
 pub async fn publish_command(app: &TestApp, cmd: &Command) {
-    let js =
-        campaign_events::nats::jetstream(campaign_events::nats::connect(NATS_URL).await.unwrap());
+    let js = campaign_events::infra::nats::jetstream(
+        campaign_events::infra::nats::connect(NATS_URL)
+            .await
+            .unwrap(),
+    );
     registrations::publish(&js, &app.names(), cmd)
         .await
         .unwrap();
@@ -124,8 +127,11 @@ pub async fn publish_command(app: &TestApp, cmd: &Command) {
 
 /// Waits until the durable registrations consumer has handled everything published.
 pub async fn registrations_drained(app: &TestApp) {
-    let js =
-        campaign_events::nats::jetstream(campaign_events::nats::connect(NATS_URL).await.unwrap());
+    let js = campaign_events::infra::nats::jetstream(
+        campaign_events::infra::nats::connect(NATS_URL)
+            .await
+            .unwrap(),
+    );
     let names = app.names();
     eventually(
         "registrations drained",
@@ -397,8 +403,10 @@ async fn registrations_over_nats_apply_like_rest_and_ignore_older_commands() {
     assert_eq!(ongoing_ids(&app, 51).await, vec![event]);
 
     // JSON, by header.
-    let nc = campaign_events::nats::connect(NATS_URL).await.unwrap();
-    let js = campaign_events::nats::jetstream(nc);
+    let nc = campaign_events::infra::nats::connect(NATS_URL)
+        .await
+        .unwrap();
+    let js = campaign_events::infra::nats::jetstream(nc);
     let mut headers = async_nats::HeaderMap::new();
     headers.insert("Content-Type", "application/json");
     let body = json!({"kind": "unregistered", "event_id": event, "user_id": 51,
@@ -432,8 +440,11 @@ async fn malformed_and_invalid_nats_commands_are_terminated_and_recorded() {
             ),
         )
         .await;
-    let js =
-        campaign_events::nats::jetstream(campaign_events::nats::connect(NATS_URL).await.unwrap());
+    let js = campaign_events::infra::nats::jetstream(
+        campaign_events::infra::nats::connect(NATS_URL)
+            .await
+            .unwrap(),
+    );
     let names = app.names();
     let raw = |subject: String, payload: Vec<u8>| {
         let js = js.clone();
@@ -585,9 +596,12 @@ async fn after_a_restart_with_changes_made_while_down_the_cache_matches_the_data
     )
     .await
     .unwrap();
-    let js =
-        campaign_events::nats::jetstream(campaign_events::nats::connect(NATS_URL).await.unwrap());
-    let names = campaign_events::nats::Names::new(&settings.common.stream_prefix);
+    let js = campaign_events::infra::nats::jetstream(
+        campaign_events::infra::nats::connect(NATS_URL)
+            .await
+            .unwrap(),
+    );
+    let names = campaign_events::infra::nats::Names::new(&settings.common.stream_prefix);
     let now = Utc::now();
     registrations::publish(&js, &names, &cmd(Kind::Registered, b, 63, now))
         .await
@@ -621,7 +635,7 @@ async fn after_a_restart_with_changes_made_while_down_the_cache_matches_the_data
 /// afterwards is not mistaken for an older change.
 #[tokio::test]
 async fn a_forged_change_is_undone_by_the_sweep_and_counted_as_drift() {
-    use campaign_events::changes::{publish_message, ChangeMessage};
+    use campaign_events::cache::changes::{publish_message, ChangeMessage};
     let app = spawn_app().await;
     let event = app.create_event(1, &ongoing_event()).await;
     register(&app, event, 82).await;

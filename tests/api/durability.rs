@@ -312,8 +312,10 @@ async fn with_nats_down_associations_answer_503_and_nothing_is_written_then_it_r
         .count("SELECT count(*) FROM ce_associate_edit_to_event", &[])
         .await;
     assert_eq!(rows, 0);
-    let js = campaign_events::nats::jetstream(
-        campaign_events::nats::connect(&nats.url()).await.unwrap(),
+    let js = campaign_events::infra::nats::jetstream(
+        campaign_events::infra::nats::connect(&nats.url())
+            .await
+            .unwrap(),
     );
     let mut edits = js.get_stream(app.names().edits_stream()).await.unwrap();
     assert_eq!(

@@ -5,13 +5,13 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use campaign_events::app::{self, Application, ShutdownHandle};
-use campaign_events::auth;
-use campaign_events::config::{
+use campaign_events::gateway::auth;
+use campaign_events::gateway::Shared;
+use campaign_events::infra::nats::Names;
+use campaign_events::startup::app::{self, Application, ShutdownHandle};
+use campaign_events::startup::config::{
     AuthSettings, CacheMode, CacheSettings, ServeSettings, Settings, WorkerSettings, DEV_JWT_SECRET,
 };
-use campaign_events::http::Shared;
-use campaign_events::nats::Names;
 use campaign_events_actors::domain::UserId;
 use campaign_events_actors::{ManualClock, SharedClock, SystemClock};
 use serde_json::{json, Value};
@@ -155,7 +155,7 @@ async fn launch(
     clock: SharedClock,
     hold_warm_up: bool,
 ) -> (TestApp, Option<tokio::sync::OwnedRwLockWriteGuard<()>>) {
-    campaign_events::telemetry::init();
+    campaign_events::startup::telemetry::init();
     let db_name = settings
         .common
         .database_url
@@ -379,7 +379,7 @@ impl TestApp {
     /// list it, from the gateway's own request counter: so every test also checks that the
     /// document tells the truth about what it saw.
     pub fn undocumented_statuses(&self) -> Vec<String> {
-        use campaign_events::http::routes::ROUTES;
+        use campaign_events::gateway::routes::ROUTES;
         use prometheus::core::Collector;
         let doc = &self.state.openapi;
         let mut found = Vec::new();
@@ -458,7 +458,7 @@ pub fn cleanup_on(nats_url: String, db_name: String, prefix: String) {
                     .await;
             }
             // The service's own connect: it understands credentials in the URL.
-            if let Ok(nc) = campaign_events::nats::connect(&nats_url).await {
+            if let Ok(nc) = campaign_events::infra::nats::connect(&nats_url).await {
                 let js = async_nats::jetstream::new(nc);
                 let names = Names::new(&prefix);
                 for s in [

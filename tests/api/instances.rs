@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use campaign_events::registrations::Kind;
+use campaign_events::registration::nats::Kind;
 use chrono::Utc;
 
 use crate::associate::{alice, assoc, outcome, post_associate, tracking_event, ALICE};
@@ -179,9 +179,10 @@ async fn diff_workers_of_two_instances_share_the_queue_and_stopping_one_loses_no
         "every job counted and the queue empty",
         Duration::from_secs(30),
         async || {
-            let backlog = campaign_events::nats::edits_backlog(&a.state.jetstream, &a.names())
-                .await
-                .unwrap();
+            let backlog =
+                campaign_events::infra::nats::edits_backlog(&a.state.jetstream, &a.names())
+                    .await
+                    .unwrap();
             jobs(&a, "stored") + by_b >= JOBS as u64 && backlog == (0, 0)
         },
     )
@@ -202,8 +203,11 @@ async fn the_newest_registration_command_wins_however_they_are_handled() {
     let a = spawn_app().await;
     let b = a.peer().await;
     let event = a.create_event(1, &ongoing_event()).await;
-    let js =
-        campaign_events::nats::jetstream(campaign_events::nats::connect(NATS_URL).await.unwrap());
+    let js = campaign_events::infra::nats::jetstream(
+        campaign_events::infra::nats::connect(NATS_URL)
+            .await
+            .unwrap(),
+    );
     let t = Utc::now();
     let later = t + chrono::Duration::milliseconds(1);
     for user in 1000..1200u64 {
@@ -220,7 +224,7 @@ async fn the_newest_registration_command_wins_however_they_are_handled() {
             )
         };
         for c in [first, second] {
-            campaign_events::registrations::publish(&js, &a.names(), &c)
+            campaign_events::registration::nats::publish(&js, &a.names(), &c)
                 .await
                 .unwrap();
         }

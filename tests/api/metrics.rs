@@ -7,7 +7,7 @@ use crate::associate::{alice, assoc, outcome, post_associate, setup, ALICE};
 use crate::cache::ongoing_ids;
 use crate::helpers::eventually;
 
-pub use campaign_events::metrics::sample;
+pub use campaign_events::ops::metrics::sample;
 
 #[tokio::test]
 async fn metrics_name_everything_the_contract_lists_and_follow_the_work() {
@@ -116,14 +116,14 @@ async fn metrics_name_everything_the_contract_lists_and_follow_the_work() {
     assert_eq!(
         sample(&text, "ce_cache_memory_bytes"),
         Some(
-            (campaign_events::metrics::BYTES_PER_PARTICIPANT
-                + campaign_events::metrics::BYTES_PER_EVENT) as f64
+            (campaign_events::ops::metrics::BYTES_PER_PARTICIPANT
+                + campaign_events::ops::metrics::BYTES_PER_EVENT) as f64
         )
     );
 }
 
 fn trimmed_rss() -> f64 {
-    campaign_events::report::measure::trimmed_rss() as f64
+    campaign_events::ops::report::measure::trimmed_rss() as f64
 }
 
 async fn memory_gauge(app: &crate::helpers::TestApp) -> f64 {
@@ -135,7 +135,7 @@ async fn memory_gauge(app: &crate::helpers::TestApp) -> f64 {
 /// when 50,000 participants come into the cache (nextest runs each test in its own process).
 #[tokio::test]
 async fn the_memory_estimate_matches_the_measured_rss_growth() {
-    use campaign_events::db::store::PgStore;
+    use campaign_events::cache::store::PgStore;
     use campaign_events_actors::domain::UserId;
 
     const N: i64 = 50_000;

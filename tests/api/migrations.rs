@@ -1,6 +1,6 @@
 //! Migrations: applied on an empty database; a second run changes nothing.
 
-use campaign_events::db;
+use campaign_events::infra::db;
 
 use crate::helpers::*;
 

@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 
-use campaign_events::registrations::{Command, Kind};
+use campaign_events::registration::nats::{Command, Kind};
 use campaign_events_actors::ManualClock;
 use chrono::{Duration, Utc};
 use serde_json::json;

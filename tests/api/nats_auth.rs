@@ -4,9 +4,9 @@
 
 use std::time::Duration;
 
-use campaign_events::changes::{publish_message, ChangeMessage};
-use campaign_events::nats::Names;
-use campaign_events::registrations::{self, Kind};
+use campaign_events::cache::changes::{publish_message, ChangeMessage};
+use campaign_events::infra::nats::Names;
+use campaign_events::registration::nats::{self as registrations, Kind};
 use chrono::Utc;
 
 use crate::cache::{cmd, ongoing_event, ongoing_ids, register};
@@ -29,7 +29,9 @@ async fn the_shipped_nats_users_let_clients_register_but_not_forge_changes() {
 
     // Anonymous connections are refused.
     assert!(
-        campaign_events::nats::connect(&nats.url()).await.is_err(),
+        campaign_events::infra::nats::connect(&nats.url())
+            .await
+            .is_err(),
         "an anonymous connection was accepted"
     );
 
@@ -58,7 +60,7 @@ async fn the_shipped_nats_users_let_clients_register_but_not_forge_changes() {
         .connect(nats.url())
         .await
         .expect("the client user logs in");
-    let js = campaign_events::nats::jetstream(client);
+    let js = campaign_events::infra::nats::jetstream(client);
     let names = Names::new("");
 
     // May publish a registration command: JetStream acknowledges it and the service applies it.

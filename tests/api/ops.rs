@@ -1,6 +1,6 @@
 //! Liveness, readiness, the OpenAPI document and warp's own errors in MediaWiki's shape.
 
-use campaign_events::http::routes::{Access, ROUTES};
+use campaign_events::gateway::routes::{Access, ROUTES};
 use serde_json::Value;
 
 use crate::helpers::*;

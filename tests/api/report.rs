@@ -4,7 +4,7 @@
 use chrono::{Duration, Utc};
 use serde_json::Value;
 
-use campaign_events::report::{gather, render_text, ReportArgs};
+use campaign_events::ops::report::{gather, render_text, ReportArgs};
 
 use crate::cache::{event_between, ongoing_ids, register};
 use crate::helpers::*;

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use async_nats::jetstream::stream::RetentionPolicy;
-use campaign_events::nats::{self, Names, StreamState};
+use campaign_events::infra::nats::{self, Names, StreamState};
 
 use crate::helpers::*;
 

@@ -1,0 +1,403 @@
+//! Diff workers: actors that pull association jobs from the shared durable `diff-workers`
+//! consumer, fetch the revision and its parent from the wiki, measure the edit and store one
+//! row — then, and only then, ack (invariant 5). Transient failures are naked with backoff;
+//! permanent ones, and jobs delivered `EDITS_MAX_DELIVER` times, become a dead letter and are
+//! terminated — only once the dead letter is written.
+//!
+//! Each actor works on one job at a time, so the pool size bounds the work in flight. The diff
+//! itself runs on the blocking pool: a 2 MB page must not stall an arbiter thread.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix::prelude::*;
+use anyhow::Context as _;
+use async_nats::jetstream::{self, consumer::PullConsumer, AckKind};
+use campaign_events_actors::domain::{EventFacts, EventId, RevisionId};
+use campaign_events_actors::SystemThread;
+use chrono::Utc;
+use deadpool_postgres::Pool;
+use futures::StreamExt;
+
+use crate::association::db::{self as contributions, Contribution, Stored};
+use crate::association::jobs::{Job, ValidJob};
+use crate::association::stats;
+use crate::association::wiki_api::{same_user, FetchError, RevisionApi};
+use crate::events::db as events;
+use crate::infra::db::DbError;
+use crate::infra::nats::Names;
+
+/// What the workers need.
+pub struct WorkerDeps {
+    pub pool: Pool,
+    pub jetstream: jetstream::Context,
+    pub names: Names,
+    pub api: Arc<RevisionApi>,
+    /// The first retry's delay; each further retry doubles it, up to `retry_max`.
+    pub retry_base: Duration,
+    pub retry_max: Duration,
+    pub metrics: Arc<crate::ops::metrics::Metrics>,
+    /// Event facts read recently: every job of an event needs its window, and a query per job
+    /// would cost more than the rest of the bookkeeping.
+    pub events: std::sync::Mutex<HashMap<EventId, (Instant, Arc<EventFacts>)>>,
+}
+
+/// How long a worker trusts event facts it read. An event's window edited meanwhile applies
+/// to jobs this much later at the most.
+const EVENT_FACTS_TTL: Duration = Duration::from_secs(5);
+
+impl WorkerDeps {
+    async fn event(&self, id: EventId) -> Result<Option<Arc<EventFacts>>, DbError> {
+        if let Some((at, f)) = self
+            .events
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&id)
+        {
+            if at.elapsed() < EVENT_FACTS_TTL {
+                return Ok(Some(f.clone()));
+            }
+        }
+        let Some(record) = events::get(&self.pool, id).await? else {
+            return Ok(None);
+        };
+        let facts = Arc::new(record.facts);
+        let mut cache = self.events.lock().unwrap_or_else(|p| p.into_inner());
+        if cache.len() > 10_000 {
+            cache.clear();
+        }
+        cache.insert(id, (Instant::now(), facts.clone()));
+        Ok(Some(facts))
+    }
+}
+
+/// The pool: its own actix system on its own threads. Dropping it stops the workers; a job in
+/// flight is not acked and will be delivered again.
+pub struct WorkerPool {
+    _system: SystemThread,
+}
+
+impl WorkerPool {
+    /// Starts `workers` diff worker actors spread over `arbiters` threads.
+    pub fn start(workers: usize, arbiters: usize, deps: Arc<WorkerDeps>) -> std::io::Result<Self> {
+        let (system, ()) = SystemThread::start("ce-workers", arbiters, move |arbiters| {
+            for id in 0..workers.max(1) {
+                let deps = deps.clone();
+                DiffWorker::start_in_arbiter(&arbiters[id % arbiters.len()], move |_| DiffWorker {
+                    id,
+                    deps,
+                });
+            }
+        })?;
+        tracing::info!(workers, "diff workers started");
+        Ok(Self { _system: system })
+    }
+
+    /// Stops the workers (as dropping the pool does).
+    pub fn stop(self) {
+        drop(self);
+    }
+}
+
+struct DiffWorker {
+    id: usize,
+    deps: Arc<WorkerDeps>,
+}
+
+impl Actor for DiffWorker {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        let (id, deps) = (self.id, self.deps.clone());
+        ctx.spawn(
+            async move {
+                loop {
+                    if let Err(e) = pull(&deps).await {
+                        tracing::warn!(worker = id, error = %format!("{e:#}"), "job stream interrupted; resuming");
+                    }
+                    actix::clock::sleep(Duration::from_secs(1)).await;
+                }
+            }
+            .into_actor(self),
+        );
+    }
+}
+
+/// Pulls and handles jobs one at a time until the stream fails.
+async fn pull(deps: &WorkerDeps) -> anyhow::Result<()> {
+    let consumer: PullConsumer = deps
+        .jetstream
+        .get_consumer_from_stream(
+            deps.names.diff_workers_consumer(),
+            deps.names.edits_stream(),
+        )
+        .await
+        .context("cannot bind the diff-workers consumer")?;
+    let max_deliver = crate::infra::nats::EDITS_MAX_DELIVER;
+    let mut messages = consumer
+        .stream()
+        .max_messages_per_batch(1)
+        .heartbeat(Duration::from_secs(5))
+        .expires(Duration::from_secs(10))
+        .messages()
+        .await?;
+    while let Some(msg) = messages.next().await {
+        let msg = msg.context("job stream")?;
+        let started = Instant::now();
+        let ack = handle(deps, &msg, max_deliver).await;
+        // Every attempt is timed, whatever its end: a worker whose jobs all fail (a wiki out
+        // of reach) must not look idle.
+        deps.metrics
+            .job_duration
+            .observe(started.elapsed().as_secs_f64());
+        let outcome = match ack {
+            AckKind::Ack => "stored",
+            AckKind::Nak(_) => "retried",
+            _ => "dead",
+        };
+        deps.metrics.jobs.with_label_values(&[outcome]).inc();
+        if let Err(e) = msg.ack_with(ack).await {
+            // Not acked: JetStream delivers it again after ack_wait, and storing is idempotent.
+            tracing::warn!(error = %e, "could not acknowledge a job");
+        }
+    }
+    Ok(())
+}
+
+/// How a job failed.
+enum Failure {
+    /// Worth another try, after at least the given wait when the wiki asked for one.
+    Transient(String, Option<Duration>),
+    Permanent(&'static str, String),
+}
+
+impl From<FetchError> for Failure {
+    fn from(e: FetchError) -> Self {
+        match e {
+            FetchError::Transient(d) => Failure::Transient(d, None),
+            FetchError::Throttled {
+                detail,
+                retry_after,
+            } => Failure::Transient(detail, Some(retry_after)),
+            FetchError::Permanent { reason, detail } => Failure::Permanent(reason, detail),
+        }
+    }
+}
+
+impl From<DbError> for Failure {
+    fn from(e: DbError) -> Self {
+        Failure::Transient(e.to_string(), None)
+    }
+}
+
+async fn handle(deps: &WorkerDeps, msg: &jetstream::Message, max_deliver: i64) -> AckKind {
+    let (delivered, seq) = msg
+        .info()
+        .map(|i| (i.delivered, i.stream_sequence))
+        .unwrap_or((1, 0));
+    let job = match rmp_serde::from_slice::<Job>(&msg.payload)
+        .map_err(|e| format!("malformed job: {e}"))
+        .and_then(Job::validate)
+    {
+        Ok(job) => job,
+        Err(reason) => {
+            // Not an association anyone was promised (the gateway only publishes valid jobs):
+            // recorded like a rejected command, without an edit key to file it under.
+            tracing::error!(%reason, seq, "malformed job terminated");
+            return match crate::infra::db::record_rejected(
+                &deps.pool,
+                &msg.subject,
+                seq,
+                &reason,
+                &msg.payload,
+            )
+            .await
+            {
+                Ok(()) => AckKind::Term,
+                // Kept until the record can be written.
+                Err(crate::infra::db::DbError::Unavailable(_)) => {
+                    AckKind::Nak(Some(deps.retry_max))
+                }
+                // The database refuses the record itself: retrying cannot help. The log is
+                // the record of last resort.
+                Err(e) => {
+                    tracing::error!(
+                        error = %e,
+                        seq,
+                        payload = %String::from_utf8_lossy(&msg.payload).escape_debug(),
+                        "malformed job could not be recorded; terminated"
+                    );
+                    AckKind::Term
+                }
+            };
+        }
+    };
+    let started = std::time::Instant::now();
+    let failure = match measure(deps, &job).await {
+        Ok(()) => {
+            tracing::info!(job = %job.job.key(), event_id = %job.event, millis = started.elapsed().as_millis() as u64, "contribution stored");
+            return AckKind::Ack;
+        }
+        Err(f) => f,
+    };
+    let (reason, detail) = match failure {
+        Failure::Transient(detail, at_least) if max_deliver <= 0 || delivered < max_deliver => {
+            // The wiki's own `Retry-After`, when it sent one, is the least wait.
+            let delay = backoff(deps, delivered).max(at_least.unwrap_or_default());
+            tracing::warn!(job = %job.job.key(), delivered, ?delay, %detail, "job will be retried");
+            return AckKind::Nak(Some(delay));
+        }
+        Failure::Transient(detail, _) => {
+            ("gave-up", format!("after {delivered} deliveries: {detail}"))
+        }
+        Failure::Permanent(reason, detail) => (reason, detail),
+    };
+    match contributions::dead_letter(
+        &deps.pool,
+        job.wiki.as_str(),
+        job.revision.get(),
+        job.event.get(),
+        job.user.get(),
+        reason,
+        &detail,
+        delivered as i32,
+        &msg.payload,
+    )
+    .await
+    {
+        Ok(true) => {
+            tracing::warn!(job = %job.job.key(), reason, %detail, "job dead-lettered");
+            AckKind::Term
+        }
+        // Another delivery of this job (an admin's retry sent twice, a redelivery after a lost
+        // ack) stored its row meanwhile: the job ended as that row.
+        Ok(false) => {
+            tracing::info!(job = %job.job.key(), reason, "job failed, but its row exists; done");
+            AckKind::Ack
+        }
+        // Without the record the job would vanish: keep it.
+        Err(e) => {
+            tracing::warn!(error = %e, "could not record a dead letter; retrying the job");
+            AckKind::Nak(Some(backoff(deps, delivered)))
+        }
+    }
+}
+
+fn backoff(deps: &WorkerDeps, delivered: i64) -> Duration {
+    let factor = 1u32 << (delivered.clamp(1, 16) - 1) as u32;
+    (deps.retry_base * factor).min(deps.retry_max)
+}
+
+/// Fetch, verify, measure, store.
+async fn measure(deps: &WorkerDeps, job: &ValidJob) -> Result<(), Failure> {
+    let event = match deps.event(job.event).await? {
+        None => {
+            return Err(Failure::Permanent(
+                "event-not-found",
+                format!("event {}", job.event),
+            ))
+        }
+        Some(f) if f.deleted => {
+            return Err(Failure::Permanent(
+                "event-deleted",
+                format!("event {}", job.event),
+            ))
+        }
+        Some(f) => f,
+    };
+    let rev = deps.api.revision(&job.wiki, job.revision).await?;
+    let Some(user) = rev.user.as_deref() else {
+        return Err(Failure::Permanent(
+            "not-owner",
+            "the revision's user is hidden".into(),
+        ));
+    };
+    if !same_user(user, &job.user_name) {
+        return Err(Failure::Permanent(
+            "not-owner",
+            format!("revision by {user:?}, association by {:?}", job.user_name),
+        ));
+    }
+    if !event.window.is_ongoing_at(rev.timestamp) {
+        return Err(Failure::Permanent(
+            "outside-event-window",
+            format!(
+                "revision at {}, event from {} to {}",
+                rev.timestamp,
+                event.window.start(),
+                event.window.end()
+            ),
+        ));
+    }
+    let Some(new_text) = rev.content.clone() else {
+        return Err(Failure::Permanent(
+            "content-hidden",
+            "the revision's text is hidden".into(),
+        ));
+    };
+    let old_text = if rev.parentid == 0 {
+        String::new()
+    } else {
+        let parent = RevisionId::new(rev.parentid)
+            .map_err(|e| Failure::Permanent("api-error", format!("parentid {e}")))?;
+        match deps.api.revision(&job.wiki, parent).await {
+            Ok(p) => p.content.ok_or_else(|| {
+                Failure::Permanent(
+                    "parent-hidden",
+                    "the parent revision's text is hidden".into(),
+                )
+            })?,
+            // A deleted parent leaves nothing to diff against.
+            Err(FetchError::Permanent {
+                reason: "revision-missing",
+                detail,
+            }) => return Err(Failure::Permanent("parent-missing", detail)),
+            Err(e) => return Err(e.into()),
+        }
+    };
+    let site = deps.api.siteinfo(&job.wiki).await?;
+    let page = stats::Page::new(i64::from(rev.ns), rev.title.clone());
+    let measured =
+        tokio::task::spawn_blocking(move || stats::compute(&old_text, &new_text, &page, &site))
+            .await
+            .map_err(|e| Failure::Transient(format!("the diff task failed: {e}"), None))?;
+    let row = Contribution {
+        event_id: job.event.get(),
+        user_id: job.user.get(),
+        user_name: job.user_name.clone(),
+        wiki_id: job.wiki.to_string(),
+        revision_id: job.revision.get(),
+        parent_revision_id: (rev.parentid != 0).then_some(rev.parentid),
+        page_id: rev.pageid,
+        page_title: rev.title.clone(),
+        namespace: rev.ns,
+        stats: measured,
+        is_new_article: rev.parentid == 0,
+        rev_timestamp: rev.timestamp,
+        associated_at: chrono::DateTime::from_timestamp_millis(job.job.requested_at)
+            .unwrap_or_else(Utc::now),
+    };
+    match contributions::store(&deps.pool, &row).await? {
+        Stored::Done => {
+            // Best effort: summaries also expire by themselves.
+            let notice = crate::cache::changes::ChangeMessage::Contribution {
+                event_id: job.event.get(),
+                wiki_id: job.wiki.to_string(),
+                revision_id: job.revision.get(),
+            };
+            // Acked, not fire-and-forget: gateways' filters of associated edits depend on it.
+            // A failure is logged; summaries also expire by themselves.
+            if let Err(e) =
+                crate::cache::changes::publish_message(&deps.jetstream, &deps.names, &notice).await
+            {
+                tracing::warn!(error = %format!("{e:#}"), "contribution notice not published");
+            }
+            Ok(())
+        }
+        Stored::OtherEvent(other) => Err(Failure::Permanent(
+            "already-associated",
+            format!("the edit is already associated with event {other}"),
+        )),
+    }
+}

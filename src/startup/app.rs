@@ -1,0 +1,377 @@
+//! Startup and shutdown: everything `serve` wires together, in the order it must happen.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use campaign_events_actors::{Cache, SharedClock, SystemClock};
+
+use crate::association::wiki_api::RevisionApi;
+use crate::association::workers::{WorkerDeps, WorkerPool};
+use crate::cache::changes;
+use crate::cache::store::PgStore;
+use crate::gateway;
+use crate::gateway::auth::Verifier;
+use crate::infra::db;
+use crate::infra::nats::{self, Names};
+use crate::infra::wikis::Wikis;
+use crate::ops::Readiness;
+use crate::registration::nats as registrations;
+use crate::startup::config::ServeSettings;
+
+/// A built service, listening but not yet serving. Which parts run depends on
+/// `--no-workers` / `--workers-only`.
+pub struct Application {
+    gateway: Option<Gateway>,
+    workers: Option<Arc<WorkerDeps>>,
+    settings: ServeSettings,
+    pool: deadpool_postgres::Pool,
+    nats: async_nats::Client,
+}
+
+/// The HTTP gateway and the cache behind it.
+struct Gateway {
+    listener: TcpListener,
+    addr: SocketAddr,
+    state: gateway::Shared,
+    store: PgStore,
+}
+
+/// Tells a running [`Application`] to shut down gracefully.
+#[derive(Clone)]
+pub struct ShutdownHandle(watch::Sender<bool>);
+
+impl ShutdownHandle {
+    pub fn shutdown(&self) {
+        let _ = self.0.send(true);
+    }
+}
+
+impl Application {
+    /// Database (created and migrated), NATS (streams and consumers), then the listener. Any
+    /// failure here stops the start with a message naming the dependency.
+    pub async fn build(settings: ServeSettings) -> anyhow::Result<Self> {
+        Self::build_with_clock(settings, Arc::new(SystemClock)).await
+    }
+
+    /// Like [`build`](Self::build) with an injected clock (tests move time by hand).
+    pub async fn build_with_clock(
+        settings: ServeSettings,
+        clock: SharedClock,
+    ) -> anyhow::Result<Self> {
+        let wikis = Wikis::load(settings.common.wikis_file.as_deref())?;
+        let verifier = Verifier::from_settings(&settings.auth, Some(settings.listen_addr))?;
+
+        let pg_config = db::prepare(&settings.common.database_url).await?;
+        db::migrate(&pg_config).await?;
+        let pool = db::pool(pg_config, settings.common.database_pool_size)?;
+
+        let client = nats::connect(&settings.common.nats_url).await?;
+        let jetstream = nats::jetstream(client.clone());
+        let mut names = Names::new(&settings.common.stream_prefix).with_edits_ack_wait(
+            std::time::Duration::from_secs(settings.workers.diff_ack_wait_secs),
+        );
+        if let Some(replicas) = settings.common.nats_stream_replicas {
+            names = names.with_replicas(usize::from(replicas));
+        }
+        nats::ensure_streams(&jetstream, &names).await?;
+
+        let metrics = Arc::new(crate::ops::metrics::Metrics::new());
+        let workers = if settings.no_workers {
+            None
+        } else {
+            let w = &settings.workers;
+            Some(Arc::new(WorkerDeps {
+                pool: pool.clone(),
+                jetstream: jetstream.clone(),
+                names: names.clone(),
+                api: Arc::new(RevisionApi::new(
+                    wikis.clone(),
+                    std::time::Duration::from_secs(w.wiki_api_timeout_secs.max(1)),
+                )?),
+                retry_base: std::time::Duration::from_millis(w.diff_retry_base_ms.max(1)),
+                retry_max: std::time::Duration::from_millis(w.diff_retry_max_ms.max(1)),
+                events: Default::default(),
+                metrics: metrics.clone(),
+            }))
+        };
+        let gateway = if settings.workers_only {
+            None
+        } else {
+            let store = PgStore::new(pool.clone());
+            let cache = Arc::new(
+                Cache::start(
+                    settings.cache.to_config(),
+                    Arc::new(store.clone()),
+                    clock.clone(),
+                )
+                .context("cannot start the actor system")?,
+            );
+            let listener = TcpListener::bind(settings.listen_addr)
+                .await
+                .with_context(|| format!("cannot listen on {}", settings.listen_addr))?;
+            let addr = listener.local_addr()?;
+            let state = Arc::new(gateway::State {
+                pool: pool.clone(),
+                nats: client.clone(),
+                jetstream,
+                names,
+                wikis,
+                verifier,
+                readiness: Readiness::default(),
+                cache,
+                cache_mode: settings.cache_mode,
+                clock,
+                max_body_bytes: settings.max_body_bytes,
+                rendered: Default::default(),
+                summaries: Default::default(),
+                associated: crate::association::bloom::AssociatedEdits::with_capacity(0),
+                metrics: metrics.clone(),
+                openapi: gateway::openapi::document(),
+                backlog: Default::default(),
+            });
+            Some(Gateway {
+                listener,
+                addr,
+                state,
+                store,
+            })
+        };
+        Ok(Self {
+            gateway,
+            workers,
+            settings,
+            pool,
+            nats: client,
+        })
+    }
+
+    /// The gateway's shared state (tests reach the cache through it); `None` with
+    /// `--workers-only`.
+    pub fn state(&self) -> Option<gateway::Shared> {
+        self.gateway.as_ref().map(|g| g.state.clone())
+    }
+
+    /// The bound address (useful with port 0); `None` with `--workers-only`.
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        self.gateway.as_ref().map(|g| g.addr)
+    }
+
+    /// Serves until `shutdown` fires: then stops accepting, lets in-flight requests finish
+    /// (up to the grace period), and closes the Postgres pool and the NATS connection.
+    pub async fn run(self, mut shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
+        let Application {
+            gateway,
+            workers,
+            settings,
+            pool,
+            nats,
+        } = self;
+        let workers = match workers {
+            Some(deps) => Some(
+                WorkerPool::start(
+                    settings.workers.diff_workers,
+                    // Workers wait on the network far more than they compute; one arbiter
+                    // thread per core is plenty, and the diffs run on the blocking pool.
+                    std::thread::available_parallelism().map_or(2, |n| n.get()),
+                    deps,
+                )
+                .context("cannot start the diff workers")?,
+            ),
+            None => None,
+        };
+        match gateway {
+            Some(g) => serve(g, &settings, &mut shutdown).await,
+            None => {
+                tracing::info!("running the diff workers only");
+                fired(&mut shutdown).await;
+            }
+        }
+        // Each step is bounded by the grace: with a dependency gone (NATS away, so a drain
+        // cannot finish) the process must still exit when told to.
+        let grace = settings.shutdown_grace();
+        if let Some(w) = workers {
+            // Joining threads blocks; a job in flight is left unacked and will be redelivered.
+            let stopping = tokio::task::spawn_blocking(move || w.stop());
+            if tokio::time::timeout(grace, stopping).await.is_err() {
+                tracing::warn!("diff workers did not stop within the grace; exiting anyway");
+            }
+        }
+        pool.close();
+        match tokio::time::timeout(grace, nats.drain()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::debug!(error = %e, "NATS drain"),
+            Err(_) => tracing::warn!("NATS drain did not finish within the grace; exiting anyway"),
+        }
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+/// Serves the gateway until `shutdown` fires: then stops accepting and lets in-flight requests
+/// finish, up to the grace period.
+async fn serve(g: Gateway, settings: &ServeSettings, shutdown: &mut watch::Receiver<bool>) {
+    let Gateway {
+        listener,
+        addr,
+        state,
+        store,
+    } = g;
+    tracing::info!(%addr, "listening");
+    let background = vec![
+        tokio::spawn(warm_up_and_follow(state.clone(), store)),
+        tokio::spawn(registrations::consume(state.clone())),
+    ];
+    let (drain_tx, mut drain_rx) = watch::channel(false);
+    let limits = gateway::server::Limits::fitted(&settings.connections);
+    tracing::info!(
+        header_read_timeout = ?limits.header_read_timeout,
+        idle_timeout = ?limits.idle_timeout,
+        max_connections = limits.max_connections,
+        "connection limits"
+    );
+    let server = gateway::server::serve(listener, state.clone(), limits, async move {
+        fired(&mut drain_rx).await
+    });
+    let mut server = std::pin::pin!(server);
+    tokio::select! {
+        _ = &mut server => {}
+        _ = fired(shutdown) => {
+            tracing::info!("shutting down: draining in-flight requests");
+            let _ = drain_tx.send(true);
+            if tokio::time::timeout(settings.shutdown_grace(), &mut server).await.is_err() {
+                tracing::warn!("grace period over; closing the remaining connections");
+            }
+        }
+    }
+    for task in background {
+        task.abort();
+    }
+}
+
+/// Warm-up (ARCHITECTURE "Flows"): note the change stream's last sequence, load every
+/// ongoing membership from Postgres into actors, then follow the change stream from the next
+/// sequence. Until this is done reads go to the database and `/readyz` says "warming up".
+/// Retries until it succeeds: a start while Postgres or NATS is briefly away must not leave
+/// the instance cold for good.
+async fn warm_up_and_follow(state: gateway::Shared, store: PgStore) {
+    state.readiness.released().await;
+    let mut delay = std::time::Duration::from_millis(200);
+    let from = loop {
+        let attempt = async {
+            let seq = changes::last_sequence(&state.jetstream, &state.names).await?;
+            let started = std::time::Instant::now();
+            let report = state.cache.warm_up(&store).await?;
+            tracing::info!(
+                events = report.events,
+                users = report.users,
+                memberships = report.memberships,
+                millis = started.elapsed().as_millis() as u64,
+                "cache warm"
+            );
+            anyhow::Ok(seq + 1)
+        };
+        match attempt.await {
+            Ok(from) => break from,
+            Err(e) => {
+                tracing::warn!(error = %format!("{e:#}"), "warm-up failed; retrying");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(std::time::Duration::from_secs(10));
+            }
+        }
+    };
+    // Ready only once the follower has replayed what other instances changed while this one
+    // was loading; until then reads go to Postgres, which is right, if slower.
+    let caught_up = changes::last_sequence(&state.jetstream, &state.names)
+        .await
+        .unwrap_or(0);
+    let position = Arc::new(std::sync::atomic::AtomicU64::new(from));
+    let follower = tokio::spawn(follow_changes(state.clone(), position.clone()));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while position.load(std::sync::atomic::Ordering::Acquire) <= caught_up
+        && std::time::Instant::now() < deadline
+    {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    state.readiness.set_warm();
+    // The association route's filter: loaded after the follower started, so no key stored
+    // meanwhile is missed (the stream adds it, the query adds it; either is enough).
+    match crate::association::db::load_keys(&state.pool, &state.associated).await {
+        Ok(n) => {
+            state.associated.set_loaded();
+            tracing::info!(edits = n, "associated edits loaded");
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "associated edits not loaded; every association checks Postgres")
+        }
+    }
+    let _ = follower.await;
+}
+
+/// Follows the change stream; on failure, resumes from where it stopped. An ordered consumer
+/// recovers from gaps by itself; this loop covers the stream being unavailable altogether.
+async fn follow_changes(
+    state: gateway::Shared,
+    shared_position: Arc<std::sync::atomic::AtomicU64>,
+) {
+    let mut position = shared_position.load(std::sync::atomic::Ordering::Acquire);
+    loop {
+        let st = state.clone();
+        if let Err(e) = changes::follow(
+            state.jetstream.clone(),
+            state.names.clone(),
+            state.cache.clone(),
+            Arc::new(move |event, wiki: &str, revision| {
+                st.summaries.invalidate(event);
+                st.associated.insert(wiki, revision);
+            }),
+            &mut position,
+            &shared_position,
+        )
+        .await
+        {
+            tracing::warn!(error = %format!("{e:#}"), "change stream follower stopped; restarting");
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    }
+}
+
+/// Resolves once the channel says stop (or its sender is gone).
+async fn fired(rx: &mut watch::Receiver<bool>) {
+    let _ = rx.wait_for(|stop| *stop).await;
+}
+
+/// A shutdown channel: the handle fires it, `run` watches it.
+pub fn shutdown_channel() -> (ShutdownHandle, watch::Receiver<bool>) {
+    let (tx, rx) = watch::channel(false);
+    (ShutdownHandle(tx), rx)
+}
+
+/// Fires `handle` on SIGINT or SIGTERM.
+pub fn shutdown_on_signals(handle: ShutdownHandle) {
+    tokio::spawn(async move {
+        let ctrl_c = tokio::signal::ctrl_c();
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            match signal(SignalKind::terminate()) {
+                Ok(mut term) => {
+                    tokio::select! {
+                        _ = ctrl_c => {}
+                        _ = term.recv() => {}
+                    }
+                }
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                }
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = ctrl_c.await;
+        tracing::info!("signal received");
+        handle.shutdown();
+    });
+}
