@@ -585,16 +585,22 @@ pub struct WikiSession {
 }
 
 impl WikiSession {
-    /// Logs in as a browser's login form does through the API; panics unless MediaWiki says
-    /// `PASS`. Then asks for the session's CSRF token (`meta=tokens`).
-    pub async fn login(wiki: &TestWiki, user: &WikiUser) -> WikiSession {
-        let mut session = WikiSession {
+    /// A session that has not logged in (no cookies yet; it keeps those the wiki sets).
+    pub fn anonymous(wiki: &TestWiki) -> WikiSession {
+        WikiSession {
             origin: wiki.origin(),
             http: http_client(),
             cookies: Mutex::new(BTreeMap::new()),
-            user: user.name.clone(),
+            user: String::new(),
             csrf_token: String::new(),
-        };
+        }
+    }
+
+    /// Logs in as a browser's login form does through the API; panics unless MediaWiki says
+    /// `PASS`. Then asks for the session's CSRF token (`meta=tokens`).
+    pub async fn login(wiki: &TestWiki, user: &WikiUser) -> WikiSession {
+        let mut session = WikiSession::anonymous(wiki);
+        session.user = user.name.clone();
         let tokens = session
             .get(&[("action", "query"), ("meta", "tokens"), ("type", "login")])
             .await;
@@ -621,7 +627,7 @@ impl WikiSession {
         session
     }
 
-    /// The user this session is logged in as.
+    /// The user this session is logged in as (empty when anonymous).
     pub fn user_name(&self) -> &str {
         &self.user
     }
@@ -994,4 +1000,117 @@ async fn mediawiki_maintenance_scripts_delete_and_undelete_pages() {
     let v = info().await;
     assert!(exists(&v), "{v}");
     assert_eq!(v["query"]["pages"][0]["lastrevid"], rev, "{v}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// The answers in tests/fixtures/mediawiki-auth/ (see its README).
+
+fn auth_fixtures_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/mediawiki-auth")
+}
+
+/// The live answers the fixtures hold, by file name: `userinfo` of a logged-in organizer and
+/// of an anonymous visitor, `checktoken` of the session's token, of a wrong one, and of the
+/// anonymous token `+\` without a session.
+async fn auth_answers(wiki: &TestWiki) -> Vec<(&'static str, Value)> {
+    let session = wiki.login(&wiki.organizer).await;
+    let token = session.csrf_token().to_owned();
+    let userinfo = [
+        ("action", "query"),
+        ("meta", "userinfo"),
+        ("uiprop", "centralids|groups|rights"),
+    ];
+    let anonymous = WikiSession::anonymous(wiki);
+    let checktoken = |token: String| {
+        vec![
+            ("action", "checktoken".to_owned()),
+            ("type", "csrf".to_owned()),
+            ("token", token),
+        ]
+    };
+    async fn post(s: &WikiSession, params: Vec<(&'static str, String)>) -> Value {
+        let p: Vec<(&str, &str)> = params.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        s.post(&p).await
+    }
+    vec![
+        ("userinfo-logged-in.json", session.get(&userinfo).await),
+        ("userinfo-anonymous.json", anonymous.get(&userinfo).await),
+        (
+            "checktoken-valid.json",
+            post(&session, checktoken(token)).await,
+        ),
+        (
+            "checktoken-invalid.json",
+            post(
+                &session,
+                checktoken("0123456789abcdef0123456789abcdef01234567+\\".into()),
+            )
+            .await,
+        ),
+        (
+            "checktoken-anonymous-token.json",
+            post(&anonymous, checktoken("+\\".into())).await,
+        ),
+    ]
+}
+
+/// The shape of a JSON value: objects' keys and the kinds of the values, lists by their first
+/// item (token strings, ids and the IP differ from wiki to wiki; the shape may not).
+fn shape(v: &Value) -> Value {
+    match v {
+        Value::Object(m) => Value::Object(m.iter().map(|(k, v)| (k.clone(), shape(v))).collect()),
+        Value::Array(a) => Value::Array(a.first().map(shape).into_iter().collect()),
+        Value::String(_) => "string".into(),
+        Value::Number(_) => "number".into(),
+        Value::Bool(_) => "bool".into(),
+        Value::Null => Value::Null,
+    }
+}
+
+#[tokio::test]
+async fn mediawiki_auth_fixtures_have_the_live_wikis_shape() {
+    let wiki = TestWiki::start().await;
+    for (file, live) in auth_answers(&wiki).await {
+        let stored: Value =
+            serde_json::from_str(&std::fs::read_to_string(auth_fixtures_dir().join(file)).unwrap())
+                .unwrap();
+        assert_eq!(
+            shape(&stored),
+            shape(&live),
+            "{file}: stored {stored}, live {live}"
+        );
+    }
+    // What the fixtures are for, as the live wiki says it.
+    let answers: BTreeMap<_, _> = auth_answers(&wiki).await.into_iter().collect();
+    assert_eq!(
+        answers["checktoken-valid.json"]["checktoken"]["result"],
+        "valid"
+    );
+    assert_eq!(
+        answers["checktoken-invalid.json"]["checktoken"]["result"],
+        "invalid"
+    );
+    // The anonymous token is valid for anyone without a session: a token check alone does
+    // not prove a login.
+    assert_eq!(
+        answers["checktoken-anonymous-token.json"]["checktoken"]["result"],
+        "valid"
+    );
+    assert_eq!(
+        answers["userinfo-anonymous.json"]["query"]["userinfo"]["anon"],
+        true
+    );
+}
+
+/// Writes the fixtures from a fresh wiki:
+/// `cargo nextest run --run-ignored only -E 'test(mediawiki_capture_auth_fixtures)'`.
+#[tokio::test]
+#[ignore = "captures tests/fixtures/mediawiki-auth/ (run by hand, see its README)"]
+async fn mediawiki_capture_auth_fixtures() {
+    let wiki = TestWiki::start().await;
+    std::fs::create_dir_all(auth_fixtures_dir()).unwrap();
+    for (file, answer) in auth_answers(&wiki).await {
+        let text = serde_json::to_string_pretty(&answer).unwrap() + "\n";
+        std::fs::write(auth_fixtures_dir().join(file), text).unwrap();
+    }
 }
