@@ -2,6 +2,7 @@
 //! One binary with modules, so the suite links once.
 
 mod helpers;
+mod mediawiki;
 mod wiki;
 
 mod associate;
