@@ -401,7 +401,8 @@ pub struct DeadLetter {
     pub wiki_id: String,
     pub revision_id: i64,
     pub event_id: i64,
-    pub user_id: i64,
+    /// `None` when the job's user registered privately for the event.
+    pub user_id: Option<i64>,
     pub reason: String,
     pub detail: String,
     pub deliveries: i32,
@@ -415,8 +416,14 @@ pub async fn dead_letters(pool: &Pool, limit: i64) -> Result<Vec<DeadLetter>, Db
     let client = pool.get().await?;
     Ok(client
         .query(
-            "SELECT id, wiki_id, revision_id, event_id, user_id, reason, detail, deliveries, \
-             created_at, retried_at, payload FROM ce_dead_letters ORDER BY id DESC LIMIT $1",
+            // A private participant's id is shown to no one but themselves and the event's
+            // organizers, admins included (invariant 8); the job itself keeps it for a retry.
+            "SELECT d.id, d.wiki_id, d.revision_id, d.event_id, \
+             CASE WHEN COALESCE(p.private, false) THEN NULL ELSE d.user_id END, d.reason, \
+             d.detail, d.deliveries, d.created_at, d.retried_at, d.payload \
+             FROM ce_dead_letters d LEFT JOIN ce_participants p \
+             ON p.event_id = d.event_id AND p.user_id = d.user_id \
+             ORDER BY d.id DESC LIMIT $1",
             &[&limit],
         )
         .await?

@@ -105,6 +105,23 @@ async fn a_private_participant_is_shown_only_to_themselves_and_organizers() {
         (401, "rest-unauthorized")
     );
 
+    // An admin's dead-letter listing does not name her either.
+    let bobs = wiki.rev("Prosa", 2);
+    let (s, _) = post_associate(&app, &alice(), &assoc(event, "ptwiki", bobs)).await;
+    assert_eq!(s, 202);
+    outcome(&app, "ptwiki", bobs)
+        .await
+        .expect_err("a dead letter");
+    let resp = app
+        .http
+        .get(app.v0("/dead_letters"))
+        .bearer_auth(token(9, "Admin", &["admin"]))
+        .send()
+        .await
+        .unwrap();
+    let v: Value = resp.json().await.unwrap();
+    assert_eq!(v["dead_letters"][0]["user_id"], Value::Null, "{v}");
+
     // Registering publicly again shows the name to everyone.
     let resp = app
         .http
@@ -117,6 +134,17 @@ async fn a_private_participant_is_shown_only_to_themselves_and_organizers() {
     assert_eq!(resp.status(), 200);
     let (_, v) = listing(&app, event, "?user=Alice", None).await;
     assert_eq!(authors(&v), shown, "{v}");
+    let v: Value = app
+        .http
+        .get(app.v0("/dead_letters"))
+        .bearer_auth(token(9, "Admin", &["admin"]))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["dead_letters"][0]["user_id"], json!(ALICE), "{v}");
 }
 
 #[tokio::test]
