@@ -74,6 +74,5 @@ mod tests {
             .filter(|r| f.maybe_contains("ptwiki", *r))
             .count();
         assert!(fp < 100, "{fp} false positives in 100k");
-        assert!(!f.maybe_contains("enwiki", 5) || f.maybe_contains("enwiki", 5));
     }
 }

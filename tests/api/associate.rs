@@ -167,7 +167,7 @@ async fn an_association_becomes_one_row_with_the_measured_numbers() {
 }
 
 #[tokio::test]
-async fn associating_twice_keeps_one_row_and_another_event_is_refused() {
+async fn associating_twice_keeps_one_row_and_another_event_is_refused_invariant_6() {
     let (wiki, app, event) = setup().await;
     let other = app.create_event(1, &tracking_event(&["ptwiki"])).await;
     register(&app, other, ALICE).await;
