@@ -13,10 +13,8 @@ use crate::association::db as contributions;
 use crate::association::jobs::{self, Job, Published};
 use crate::cache::reads::ongoing_for;
 use crate::events::db as events;
-use crate::events::http::event_id_param;
 use crate::gateway::auth::Caller;
-use crate::gateway::routes::PathParams;
-use crate::gateway::{parse_json, ApiError, Body, Shared};
+use crate::gateway::{ApiError, Request, Shared};
 use crate::infra::db::DbError;
 
 /// How long the gateway waits for JetStream's ack before answering 503.
@@ -53,13 +51,9 @@ enum Outcome {
     AlreadyAssociated,
 }
 
-pub async fn associate_v1(
-    state: Shared,
-    authorization: Option<String>,
-    body: Body,
-) -> Result<Response, ApiError> {
-    let caller = state.caller(authorization.as_deref())?;
-    let input: AssociateInput = parse_json(&body)?;
+pub async fn associate_v1(req: Request) -> Result<Response, ApiError> {
+    let (state, caller) = (&req.state, req.caller()?);
+    let input: AssociateInput = req.json()?;
     let revision = u64::try_from(input.revision_id)
         .ok()
         .and_then(|r| RevisionId::new(r).ok())
@@ -77,8 +71,8 @@ pub async fn associate_v1(
         .take(MAX_CLIENT_TIMESTAMP)
         .collect();
     let key = format!("{wiki}:{revision}");
-    let outcome = associate(&state, &caller, event, wiki, revision, client_ts).await;
-    count(&state, &outcome);
+    let outcome = associate(state, caller, event, wiki, revision, client_ts).await;
+    count(state, &outcome);
     let status = match outcome? {
         Outcome::Queued => "queued",
         Outcome::AlreadyQueued => "already-queued",
@@ -92,21 +86,18 @@ pub async fn associate_v1(
 }
 
 /// `PUT /event_registration/{id}/edits/{wiki}/{revid}`, the extension's form.
-pub async fn associate_v0(
-    state: Shared,
-    params: PathParams,
-    authorization: Option<String>,
-) -> Result<Response, ApiError> {
-    let caller = state.caller(authorization.as_deref())?;
-    let event = event_id_param(&params)?;
+pub async fn associate_v0(req: Request) -> Result<Response, ApiError> {
+    let (state, caller) = (&req.state, req.caller()?);
+    let event = req.event_id()?;
+    let params = &req.params;
     let wiki = WikiId::parse(params.get(1))
         .map_err(|e| ApiError::bad_param("wiki", "paramvalidator-badvalue", e))?;
     let revision = params
         .get(2)
         .parse::<RevisionId>()
         .map_err(|e| ApiError::bad_param("revid", "paramvalidator-badinteger", e))?;
-    let outcome = associate(&state, &caller, event, wiki, revision, String::new()).await;
-    count(&state, &outcome);
+    let outcome = associate(state, caller, event, wiki, revision, String::new()).await;
+    count(state, &outcome);
     let outcome = outcome?;
     Ok(warp::reply::with_status(
         warp::reply::json(&serde_json::json!({"modified": matches!(outcome, Outcome::Queued)})),

@@ -14,12 +14,11 @@ use warp::Reply;
 
 use crate::association::db::{self as contributions, Listed, Listing, Reader, PRIVATE_PARTICIPANT};
 use crate::association::jobs::Job;
-use crate::cache::reads::Query;
 use crate::events::db as events;
-use crate::events::http::{event_id_param, wire_time};
+use crate::events::http::wire_time;
 use crate::gateway::etag;
-use crate::gateway::routes::PathParams;
-use crate::gateway::{ApiError, Shared};
+use crate::gateway::Query;
+use crate::gateway::{ApiError, Request, Shared};
 
 const DEFAULT_LIMIT: i64 = 50;
 /// The largest page; the OpenAPI document states it as the `limit` parameter's maximum.
@@ -162,27 +161,20 @@ fn parse_continue(raw: &str) -> Option<(DateTime<Utc>, i64)> {
 
 /// Who reads an event's contributions: organizers of the event see every participant, a
 /// signed-in user sees their own rows, everyone else sees private participants as "Private
-/// participant". A bad token is refused rather than read as anonymous.
-fn reader(
-    state: &Shared,
-    authorization: Option<&str>,
-    record: &events::EventRecord,
-) -> Result<Reader, ApiError> {
-    let Some(header) = authorization else {
-        return Ok(Reader::Anonymous);
+/// participant". (A bad token never gets here: the router refused it with a 401.)
+fn reader(req: &Request, record: &events::EventRecord) -> Reader {
+    let Some(caller) = req.caller_if_any() else {
+        return Reader::Anonymous;
     };
-    let caller = state.caller(Some(header))?;
-    Ok(
-        if record
-            .organizers
-            .iter()
-            .any(|o| o.user_id == caller.user_id)
-        {
-            Reader::Organizer
-        } else {
-            Reader::User(caller.user_id)
-        },
-    )
+    if record
+        .organizers
+        .iter()
+        .any(|o| o.user_id == caller.user_id)
+    {
+        Reader::Organizer
+    } else {
+        Reader::User(caller.user_id)
+    }
 }
 
 /// A listed row as `reader` may see it: a private participant's name and id are replaced.
@@ -204,27 +196,24 @@ fn author_name(listed: &Listed, reader: Reader) -> &str {
     }
 }
 
-/// A `user` filter value: a user name as MediaWiki allows them (no control characters, at
-/// most 255 bytes), so that Postgres is never handed a NUL it cannot store.
+/// A `user` filter value: no user name has control characters, and Postgres cannot store a
+/// NUL, so they are refused (as the document says); a name too long to exist simply matches
+/// nothing.
 fn user_filter(query: &Query) -> Result<Option<&str>, ApiError> {
     match query.get("user")? {
-        Some(u) if u.len() > 255 || u.chars().any(char::is_control) => Err(ApiError::bad_param(
+        Some(u) if u.chars().any(char::is_control) => Err(ApiError::bad_param(
             "user",
             "paramvalidator-badvalue",
-            "not a user name (control characters, or longer than 255 bytes)",
+            "not a user name (it has control characters)",
         )),
         other => Ok(other),
     }
 }
 
-pub async fn list(
-    state: Shared,
-    params: PathParams,
-    authorization: Option<String>,
-    query: Query,
-) -> Result<Response, ApiError> {
-    let event = event_id_param(&params)?;
-    let limit = limit(&query)?;
+pub async fn list(req: Request) -> Result<Response, ApiError> {
+    let (state, query) = (&req.state, &req.query);
+    let event = req.event_id()?;
+    let limit = limit(query)?;
     let after = query
         .get("continue")?
         .map(|c| {
@@ -243,9 +232,9 @@ pub async fn list(
             WikiId::parse(w).map_err(|e| ApiError::bad_param("wiki", "paramvalidator-badvalue", e))
         })
         .transpose()?;
-    let user_name = user_filter(&query)?;
-    let record = existing_event(&state, event).await?;
-    let reader = reader(&state, authorization.as_deref(), &record)?;
+    let user_name = user_filter(query)?;
+    let record = existing_event(state, event).await?;
+    let reader = reader(&req, &record);
     let page = contributions::list(
         &state.pool,
         &Listing {
@@ -266,16 +255,13 @@ pub async fn list(
     Ok(warp::reply::json(&body).into_response())
 }
 
-pub async fn summary(
-    state: Shared,
-    params: PathParams,
-    if_none_match: Option<String>,
-) -> Result<Response, ApiError> {
-    let event = event_id_param(&params)?;
+pub async fn summary(req: Request) -> Result<Response, ApiError> {
+    let state = &req.state;
+    let event = req.event_id()?;
     let (body, tag) = match state.summaries.get(event) {
         Ok(hit) => hit,
         Err(stamp) => {
-            existing_event(&state, event).await?;
+            existing_event(state, event).await?;
             let s = contributions::summary(&state.pool, event).await?;
             let body: Arc<[u8]> = serde_json::to_vec(&s)
                 .map_err(|_| ApiError::internal())?
@@ -288,7 +274,7 @@ pub async fn summary(
     Ok(crate::gateway::conditional_json(
         body.to_vec(),
         &tag,
-        if_none_match.as_deref(),
+        req.if_none_match.as_deref(),
         None,
     ))
 }
@@ -311,14 +297,11 @@ fn xml(s: &str) -> String {
     out
 }
 
-pub async fn atom(
-    state: Shared,
-    params: PathParams,
-    authorization: Option<String>,
-) -> Result<Response, ApiError> {
-    let event = event_id_param(&params)?;
-    let record = existing_event(&state, event).await?;
-    let reader = reader(&state, authorization.as_deref(), &record)?;
+pub async fn atom(req: Request) -> Result<Response, ApiError> {
+    let state = &req.state;
+    let event = req.event_id()?;
+    let record = existing_event(state, event).await?;
+    let reader = reader(&req, &record);
     let page = contributions::list(
         &state.pool,
         &Listing {
@@ -383,50 +366,20 @@ pub async fn atom(
     Ok(resp)
 }
 
-fn require_admin(state: &Shared, authorization: Option<&str>) -> Result<(), ApiError> {
-    let caller = state.caller(authorization)?;
-    if caller.admin {
-        Ok(())
-    } else {
-        Err(ApiError::forbidden(
-            "campaignevents-rest-admin-only",
-            "Only administrators may do this.",
-        ))
-    }
-}
-
-pub async fn dead_letters(
-    state: Shared,
-    authorization: Option<String>,
-    query: Query,
-) -> Result<Response, ApiError> {
-    require_admin(&state, authorization.as_deref())?;
-    let limit = limit(&query)?;
-    let rows = contributions::dead_letters(&state.pool, limit).await?;
+/// `GET /dead_letters` (admins: the router checked).
+pub async fn dead_letters(req: Request) -> Result<Response, ApiError> {
+    let limit = limit(&req.query)?;
+    let rows = contributions::dead_letters(&req.state.pool, limit).await?;
     Ok(warp::reply::json(&serde_json::json!({"dead_letters": rows})).into_response())
 }
 
 /// Publishes a dead letter's job again, under a fresh message id (the edit's key would be
 /// dropped as a duplicate inside the window). If it succeeds this time, storing its row
 /// removes the dead letter; if it fails again, the dead letter is replaced.
-pub async fn retry_dead_letter(
-    state: Shared,
-    params: PathParams,
-    authorization: Option<String>,
-) -> Result<Response, ApiError> {
-    require_admin(&state, authorization.as_deref())?;
+pub async fn retry_dead_letter(req: Request) -> Result<Response, ApiError> {
+    let state = &req.state;
     // The same digits-only rule as event ids (no sign), as the document states for `{id}`.
-    let id: i64 = params
-        .get(0)
-        .parse::<EventId>()
-        .map(EventId::as_i64)
-        .map_err(|_| {
-            ApiError::bad_param(
-                "id",
-                "paramvalidator-badinteger",
-                "must be a positive integer",
-            )
-        })?;
+    let id: i64 = req.event_id().map(EventId::as_i64)?;
     let Some((payload, _)) = contributions::mark_retried(&state.pool, id).await? else {
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,
@@ -442,7 +395,7 @@ pub async fn retry_dead_letter(
         )
     })?;
     let message_id = format!("{}:retry:{id}:{}", job.key(), Utc::now().timestamp_millis());
-    if let Err(e) = crate::association::accept::publish(&state, &job, &message_id).await {
+    if let Err(e) = crate::association::accept::publish(state, &job, &message_id).await {
         // Nothing was queued: the dead letter is open again (if this fails too, the admin's
         // next retry sets it right).
         if let Err(e) = contributions::unmark_retried(&state.pool, id).await {

@@ -9,7 +9,7 @@ use warp::reply::Response;
 use warp::Reply;
 
 use crate::cache::store::PgStore;
-use crate::gateway::{parse_json, ApiError, Body, Shared};
+use crate::gateway::{ApiError, Request};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -27,19 +27,10 @@ fn unavailable(e: impl std::fmt::Display) -> ApiError {
     )
 }
 
-pub async fn purge(
-    state: Shared,
-    authorization: Option<String>,
-    body: Body,
-) -> Result<Response, ApiError> {
-    let caller = state.caller(authorization.as_deref())?;
-    if !caller.admin {
-        return Err(ApiError::forbidden(
-            "campaignevents-rest-admin-only",
-            "Only administrators may do this.",
-        ));
-    }
-    let input: PurgeInput = parse_json(&body)?;
+/// `POST /cache/purge` (admins: the router checked).
+pub async fn purge(req: Request) -> Result<Response, ApiError> {
+    let state = &req.state;
+    let input: PurgeInput = req.json()?;
     // Warm-up is loading every entry anyway, and what a purge reports ("ongoing", before
     // and after) would be read from a cache that is not complete yet.
     if !state.readiness.is_warm() {

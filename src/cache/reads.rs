@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
-use campaign_events_actors::domain::{EventFacts, EventId, UserId, WikiId};
+use campaign_events_actors::domain::{EventFacts, EventId, UserId};
 use campaign_events_actors::Lookup;
 use serde::Serialize;
 use warp::reply::Response;
@@ -13,7 +13,7 @@ use warp::Reply;
 
 use crate::events::http::wire_time;
 use crate::gateway::etag;
-use crate::gateway::{ApiError, Shared};
+use crate::gateway::{ApiError, Request, Shared};
 use crate::registration::db as participants;
 use crate::startup::config::CacheMode;
 
@@ -104,59 +104,13 @@ struct ForEditItem<'a> {
     name: &'a str,
 }
 
-/// Query parameters, parsed by hand so that a bad value is a 400 naming the parameter.
-pub struct Query(pub Vec<(String, String)>);
-
-impl Query {
-    pub(crate) fn get(&self, name: &str) -> Result<Option<&str>, ApiError> {
-        let mut found = self.0.iter().filter(|(k, _)| k == name);
-        let first = found.next().map(|(_, v)| v.as_str());
-        if found.next().is_some() {
-            return Err(ApiError::bad_param(
-                name,
-                "paramvalidator-multivalue-disallowed",
-                "given more than once",
-            ));
-        }
-        Ok(first)
-    }
-
-    fn wiki(&self) -> Result<Option<WikiId>, ApiError> {
-        self.get("wiki")?
-            .map(|w| {
-                WikiId::parse(w)
-                    .map_err(|e| ApiError::bad_param("wiki", "paramvalidator-badvalue", e))
-            })
-            .transpose()
-    }
-
-    /// MediaWiki's boolean forms.
-    fn flag(&self, name: &str) -> Result<Option<bool>, ApiError> {
-        match self.get(name)? {
-            None => Ok(None),
-            Some("true" | "1" | "yes") => Ok(Some(true)),
-            Some("false" | "0" | "no" | "") => Ok(Some(false)),
-            Some(other) => Err(ApiError::bad_param(
-                name,
-                "paramvalidator-badbool",
-                format!("{other:?} is not a boolean (true or false)"),
-            )),
-        }
-    }
-}
-
 /// `GET /rest.php/v1/campaignevents/participant-events?ongoing=true[&wiki=W]`.
-pub async fn participant_events(
-    state: Shared,
-    authorization: Option<String>,
-    if_none_match: Option<String>,
-    query: Query,
-) -> Result<Response, ApiError> {
-    let caller = state.caller(authorization.as_deref())?;
-    let wiki = query.wiki()?;
-    let ongoing = query.flag("ongoing")?.unwrap_or(false);
+pub async fn participant_events(req: Request) -> Result<Response, ApiError> {
+    let (state, caller) = (&req.state, req.caller()?);
+    let wiki = req.query.wiki()?;
+    let ongoing = req.query.flag("ongoing")?.unwrap_or(false);
     let events: Vec<Arc<EventFacts>> = if ongoing {
-        ongoing_for(&state, caller.user_id).await?
+        ongoing_for(state, caller.user_id).await?
     } else {
         participants::registered_events_of(&state.pool, caller.user_id)
             .await?
@@ -169,22 +123,18 @@ pub async fn participant_events(
             .iter()
             .filter(|f| wiki.as_ref().is_none_or(|w| f.wikis.includes(w))),
     );
-    Ok(with_etag(Ok(body), if_none_match))
+    Ok(with_etag(Ok(body), req.if_none_match.as_deref()))
 }
 
 /// `GET /rest.php/campaignevents/v0/participant/self/events_for_edit?wiki=W`: the user's
 /// ongoing events that track contributions on W.
-pub async fn events_for_edit(
-    state: Shared,
-    authorization: Option<String>,
-    if_none_match: Option<String>,
-    query: Query,
-) -> Result<Response, ApiError> {
-    let caller = state.caller(authorization.as_deref())?;
-    let wiki = query
+pub async fn events_for_edit(req: Request) -> Result<Response, ApiError> {
+    let (state, caller) = (&req.state, req.caller()?);
+    let wiki = req
+        .query
         .wiki()?
         .ok_or_else(|| ApiError::bad_param("wiki", "paramvalidator-missingparam", "is required"))?;
-    let events = ongoing_for(&state, caller.user_id).await?;
+    let events = ongoing_for(state, caller.user_id).await?;
     let items: Vec<ForEditItem> = events
         .iter()
         .filter(|f| f.track_contributions && f.wikis.includes(&wiki))
@@ -193,18 +143,21 @@ pub async fn events_for_edit(
             name: f.name.as_str(),
         })
         .collect();
-    Ok(with_etag(serde_json::to_vec(&items), if_none_match))
+    Ok(with_etag(
+        serde_json::to_vec(&items),
+        req.if_none_match.as_deref(),
+    ))
 }
 
 /// A private, always-revalidated JSON answer with a strong ETag; `304` when the client has it.
-fn with_etag(body: Result<Vec<u8>, serde_json::Error>, if_none_match: Option<String>) -> Response {
+fn with_etag(body: Result<Vec<u8>, serde_json::Error>, if_none_match: Option<&str>) -> Response {
     match body {
         Ok(body) => {
             let tag = etag::of(&body);
             crate::gateway::conditional_json(
                 body,
                 &tag,
-                if_none_match.as_deref(),
+                if_none_match,
                 Some("private, max-age=0, must-revalidate"),
             )
         }

@@ -14,8 +14,7 @@ use warp::Reply;
 
 use crate::events::db::{self as events, EventRecord, Organizer, WriteOutcome};
 use crate::gateway::auth::Caller;
-use crate::gateway::routes::PathParams;
-use crate::gateway::{parse_json, ApiError, Body, Shared};
+use crate::gateway::{ApiError, Request, Shared};
 
 /// The body of create and update, as the wire has it.
 #[derive(Debug, Deserialize)]
@@ -145,27 +144,10 @@ impl From<&EventRecord> for EventView {
     }
 }
 
-/// The `{id}` path parameter, or 400 naming it.
-pub fn event_id_param(params: &PathParams) -> Result<EventId, ApiError> {
-    params
-        .get(0)
-        .parse::<EventId>()
-        .map_err(|e| ApiError::bad_param("id", "paramvalidator-badinteger", e))
-}
-
-pub async fn create(
-    state: Shared,
-    authorization: Option<String>,
-    body: Body,
-) -> Result<Response, ApiError> {
-    let caller = state.caller(authorization.as_deref())?;
-    if !caller.may_create_events() {
-        return Err(ApiError::forbidden(
-            "campaignevents-rest-createevent-permission-denied",
-            "You need the organizer role to create events.",
-        ));
-    }
-    let draft = parse_json::<EventInput>(&body)?.validate(&state)?;
+/// `POST /event_registration` (the router checked the organizer role).
+pub async fn create(req: Request) -> Result<Response, ApiError> {
+    let (state, caller) = (&req.state, req.caller()?);
+    let draft = req.json::<EventInput>()?.validate(state)?;
     let organizer = Organizer {
         user_id: caller.user_id,
         user_name: caller.name.clone(),
@@ -188,47 +170,38 @@ pub async fn create(
     .into_response())
 }
 
-pub async fn get(state: Shared, params: PathParams) -> Result<Response, ApiError> {
-    let id = event_id_param(&params)?;
-    match events::get(&state.pool, id).await? {
+pub async fn get(req: Request) -> Result<Response, ApiError> {
+    let id = req.event_id()?;
+    match events::get(&req.state.pool, id).await? {
         None => Err(ApiError::event_not_found(id)),
         Some(r) if r.facts.deleted => Err(ApiError::event_deleted(id)),
         Some(r) => Ok(warp::reply::json(&EventView::from(&r)).into_response()),
     }
 }
 
-pub async fn update(
-    state: Shared,
-    params: PathParams,
-    authorization: Option<String>,
-    body: Body,
-) -> Result<Response, ApiError> {
-    let caller = state.caller(authorization.as_deref())?;
-    let id = event_id_param(&params)?;
+pub async fn update(req: Request) -> Result<Response, ApiError> {
+    let (state, caller) = (&req.state, req.caller()?);
+    let id = req.event_id()?;
     authorize_organizer(
-        &state,
-        &caller,
+        state,
+        caller,
         id,
         "campaignevents-rest-edit-permission-denied",
     )
     .await?;
-    let draft = parse_json::<EventInput>(&body)?.validate(&state)?;
+    let draft = req.json::<EventInput>()?.validate(state)?;
     let record = written(events::replace(&state.pool, id, &draft).await?, id)?;
     state.commit_change(Change::Event(record.facts)).await;
     tracing::info!(event_id = %id, user_id = %caller.user_id, "event updated");
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-pub async fn delete(
-    state: Shared,
-    params: PathParams,
-    authorization: Option<String>,
-) -> Result<Response, ApiError> {
-    let caller = state.caller(authorization.as_deref())?;
-    let id = event_id_param(&params)?;
+pub async fn delete(req: Request) -> Result<Response, ApiError> {
+    let (state, caller) = (&req.state, req.caller()?);
+    let id = req.event_id()?;
     authorize_organizer(
-        &state,
-        &caller,
+        state,
+        caller,
         id,
         "campaignevents-rest-delete-permission-denied",
     )

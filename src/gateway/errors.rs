@@ -180,15 +180,6 @@ impl Reply for ApiError {
     }
 }
 
-/// Turns a handler's result into a response, so handlers can use `?` and never reject: a
-/// rejection would let warp try other routes and lose the real error.
-pub fn respond<T: Reply>(result: Result<T, ApiError>) -> Result<Response, Infallible> {
-    Ok(match result {
-        Ok(reply) => reply.into_response(),
-        Err(e) => e.into_response(),
-    })
-}
-
 /// The body is larger than `MAX_BODY_BYTES`.
 #[derive(Debug)]
 pub struct BodyTooLarge;

@@ -20,23 +20,20 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use serde::de::DeserializeOwned;
-use warp::filters::BoxedFilter;
 use warp::http::{HeaderValue, Method};
 use warp::reply::Response;
 use warp::{Filter, Rejection, Reply};
 
-use errors::respond;
 pub use errors::ApiError;
+pub use routes::PathParams;
 
-use crate::association::{accept as associate, http as contributions};
-use crate::cache::{purge, reads as ongoing};
-use crate::events::http as events;
+use crate::association::http as contributions;
 use crate::gateway::auth::{Caller, Verifier};
 use crate::infra::nats::Names;
 use crate::infra::wikis::Wikis;
-use crate::ops::{backlog, dashboard, http as ops, Readiness};
-use crate::registration::http as participants;
+use crate::ops::{backlog, Readiness};
 use crate::startup::config::CacheMode;
+use routes::{Access, ROUTES};
 
 /// What every handler may use. Cloned as an `Arc` into each route.
 pub struct State {
@@ -52,7 +49,7 @@ pub struct State {
     pub clock: campaign_events_actors::SharedClock,
     pub max_body_bytes: u64,
     /// Rendered events of the post-edit read.
-    pub rendered: ongoing::Rendered,
+    pub rendered: crate::cache::reads::Rendered,
     /// Rendered contribution summaries.
     pub summaries: contributions::Summaries,
     pub metrics: Arc<crate::ops::metrics::Metrics>,
@@ -169,42 +166,205 @@ pub fn parse_json<T: DeserializeOwned>(body: &Body) -> Result<T, ApiError> {
     serde_json::from_slice(&body.bytes).map_err(ApiError::invalid_body)
 }
 
-fn with_state(
-    state: Shared,
-) -> impl Filter<Extract = (Shared,), Error = std::convert::Infallible> + Clone {
-    warp::any().map(move || state.clone())
+/// Query parameters, parsed by hand so that a bad value is a 400 naming the parameter.
+pub struct Query(pub Vec<(String, String)>);
+
+impl Query {
+    pub fn get(&self, name: &str) -> Result<Option<&str>, ApiError> {
+        let mut found = self.0.iter().filter(|(k, _)| k == name);
+        let first = found.next().map(|(_, v)| v.as_str());
+        if found.next().is_some() {
+            return Err(ApiError::bad_param(
+                name,
+                "paramvalidator-multivalue-disallowed",
+                "given more than once",
+            ));
+        }
+        Ok(first)
+    }
+
+    pub fn wiki(&self) -> Result<Option<campaign_events_actors::domain::WikiId>, ApiError> {
+        self.get("wiki")?
+            .map(|w| {
+                campaign_events_actors::domain::WikiId::parse(w)
+                    .map_err(|e| ApiError::bad_param("wiki", "paramvalidator-badvalue", e))
+            })
+            .transpose()
+    }
+
+    /// MediaWiki's boolean forms.
+    pub fn flag(&self, name: &str) -> Result<Option<bool>, ApiError> {
+        match self.get(name)? {
+            None => Ok(None),
+            Some("true" | "1" | "yes") => Ok(Some(true)),
+            Some("false" | "0" | "no" | "") => Ok(Some(false)),
+            Some(other) => Err(ApiError::bad_param(
+                name,
+                "paramvalidator-badbool",
+                format!("{other:?} is not a boolean (true or false)"),
+            )),
+        }
+    }
 }
 
-fn if_none_match() -> impl Filter<Extract = (Option<String>,), Error = Rejection> + Clone {
-    warp::header::optional::<String>("if-none-match")
+/// A request as a handler receives it: parsed once by the router, with the caller already
+/// resolved and checked against the route's access level.
+pub struct Request {
+    pub state: Shared,
+    pub params: routes::PathParams,
+    pub query: Query,
+    pub if_none_match: Option<String>,
+    /// Empty unless the route takes a body.
+    pub body: Body,
+    caller: Option<Caller>,
 }
 
-fn query() -> impl Filter<Extract = (ongoing::Query,), Error = Rejection> + Clone {
-    warp::query::<Vec<(String, String)>>().map(ongoing::Query)
+impl Request {
+    /// The caller. Always there on `User`, `Organizer` and `Admin` routes (the router
+    /// answered `401` otherwise); on `Optional` routes only when a token was sent.
+    pub fn caller(&self) -> Result<&Caller, ApiError> {
+        self.caller
+            .as_ref()
+            .ok_or_else(|| ApiError::unauthorized("no bearer token"))
+    }
+
+    /// The caller on an `Optional` route, if a token was sent.
+    pub fn caller_if_any(&self) -> Option<&Caller> {
+        self.caller.as_ref()
+    }
+
+    /// The body as `T`, or a 400 / 415 saying why not.
+    pub fn json<T: DeserializeOwned>(&self) -> Result<T, ApiError> {
+        parse_json(&self.body)
+    }
+
+    /// The `{id}` path parameter of the event routes, or a 400 naming it.
+    pub fn event_id(&self) -> Result<campaign_events_actors::domain::EventId, ApiError> {
+        self.params
+            .get(0)
+            .parse::<campaign_events_actors::domain::EventId>()
+            .map_err(|e| ApiError::bad_param("id", "paramvalidator-badinteger", e))
+    }
 }
 
-fn authorization() -> impl Filter<Extract = (Option<String>,), Error = Rejection> + Clone {
+/// The request headers the router reads, and only those (this runs on every request).
+struct Headers {
+    authorization: Option<String>,
+    if_none_match: Option<String>,
+    content_type: Option<String>,
+    content_length: Option<u64>,
+}
+
+fn headers() -> impl Filter<Extract = (Headers,), Error = Rejection> + Clone {
     warp::header::optional::<String>("authorization")
-}
-
-/// The body filter: at most `limit` bytes, refused with 413 as soon as `Content-Length` says
-/// it is larger, or as soon as a body without one grows past the limit while being read.
-fn body(limit: u64) -> impl Filter<Extract = (Body,), Error = Rejection> + Clone {
-    warp::header::optional::<u64>("content-length")
+        .and(warp::header::optional::<String>("if-none-match"))
         .and(warp::header::optional::<String>("content-type"))
-        .and(warp::body::stream())
-        .and_then(
-            move |length: Option<u64>, content_type: Option<String>, stream| async move {
-                if length.is_some_and(|l| l > limit) {
-                    return Err(warp::reject::custom(errors::BodyTooLarge));
-                }
-                let bytes = read_limited(stream, limit).await?;
-                Ok(Body {
-                    content_type,
-                    bytes,
-                })
+        .and(warp::header::optional::<u64>("content-length"))
+        .map(
+            |authorization, if_none_match, content_type, content_length| Headers {
+                authorization,
+                if_none_match,
+                content_type,
+                content_length,
             },
         )
+}
+
+/// Finds the route, reads the body (refused with 413 as soon as `Content-Length` says it is
+/// larger than `MAX_BODY_BYTES`, or as soon as a body without one grows past it), resolves the
+/// caller as the route's access level asks, and runs the handler. A path no route serves is
+/// a rejection (404), as is a served path with the wrong method (405 with `Allow`).
+async fn dispatch<S, B>(
+    state: Shared,
+    method: Method,
+    path: warp::path::FullPath,
+    raw_query: String,
+    headers: Headers,
+    stream: S,
+) -> Result<Response, Rejection>
+where
+    S: futures::Stream<Item = Result<B, warp::Error>>,
+    B: bytes::Buf,
+{
+    let path = path.as_str();
+    let mut served_here = false;
+    let mut found = None;
+    for route in ROUTES {
+        if let Some(params) = route.match_path(path) {
+            served_here = true;
+            if method == route.method || (route.method == Method::GET && method == Method::HEAD) {
+                found = Some((route, params));
+                break;
+            }
+        }
+    }
+    let Some((route, params)) = found else {
+        return Err(if served_here {
+            warp::reject::custom(routes::WrongMethod {
+                allow: routes::allowed_methods(path),
+            })
+        } else {
+            warp::reject::not_found()
+        });
+    };
+    let limit = state.max_body_bytes;
+    let body = if route.body.is_some() {
+        if headers.content_length.is_some_and(|l| l > limit) {
+            return Err(warp::reject::custom(errors::BodyTooLarge));
+        }
+        Body {
+            content_type: headers.content_type,
+            bytes: read_limited(stream, limit).await?,
+        }
+    } else {
+        Body {
+            content_type: None,
+            bytes: Bytes::new(),
+        }
+    };
+    let result = async {
+        let caller = match (&headers.authorization, route.access) {
+            (_, Access::Public) => None,
+            (None, Access::Optional) => None,
+            (authorization, _) => Some(state.caller(authorization.as_deref())?),
+        };
+        match (route.access, &caller) {
+            (Access::Organizer, Some(c)) if !c.may_create_events() => {
+                return Err(ApiError::forbidden(
+                    "campaignevents-rest-createevent-permission-denied",
+                    "You need the organizer role to create events.",
+                ))
+            }
+            (Access::Admin, Some(c)) if !c.admin => {
+                return Err(ApiError::forbidden(
+                    "campaignevents-rest-admin-only",
+                    "Only administrators may do this.",
+                ))
+            }
+            _ => {}
+        }
+        (route.handler)(Request {
+            state: state.clone(),
+            params,
+            query: Query(parse_query(&raw_query)),
+            if_none_match: headers.if_none_match,
+            body,
+            caller,
+        })
+        .await
+    }
+    .await;
+    let mut resp = result.unwrap_or_else(Reply::into_response);
+    resp.extensions_mut().insert(RouteId(route.id));
+    Ok(resp)
+}
+
+/// `a=1&b=2` as pairs, %- and `+`-decoded (invalid UTF-8 replaced, as warp's own query
+/// filter does).
+fn parse_query(raw: &str) -> Vec<(String, String)> {
+    form_urlencoded::parse(raw.as_bytes())
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect()
 }
 
 async fn read_limited<S, B>(stream: S, limit: u64) -> Result<Bytes, Rejection>
@@ -235,180 +395,20 @@ where
 #[derive(Clone, Copy)]
 struct RouteId(&'static str);
 
-/// Boxes a route and marks its responses with the route's id, so the access log and metrics
-/// know the route without matching the path again.
-fn tagged<F>(spec: &'static routes::RouteSpec, route: F) -> BoxedFilter<(Response,)>
-where
-    F: Filter<Extract = (Response,), Error = Rejection> + Clone + Send + Sync + 'static,
-{
-    route
-        .map(move |mut resp: Response| {
-            resp.extensions_mut().insert(RouteId(spec.id));
-            resp
-        })
-        .boxed()
-}
-
 /// Every route, with error recovery, request ids and access logging around them.
 pub fn routes(
     state: Shared,
 ) -> impl Filter<Extract = (Response,), Error = std::convert::Infallible> + Clone + Send + Sync + 'static
 {
-    use routes::*;
-    let s = || with_state(state.clone());
-    let limit = state.max_body_bytes;
-
-    let healthz = HEALTHZ.filter().and_then(|_| ops::healthz());
-    let readyz = READYZ.filter().and(s()).and_then(|_, st| ops::readyz(st));
-    let openapi = OPENAPI.filter().and(s()).and_then(|_, st| ops::openapi(st));
-    let metrics = METRICS.filter().and(s()).and_then(|_, st| ops::metrics(st));
-    let dashboard_page = DASHBOARD.filter().and_then(|_| dashboard::page());
-    let dashboard_data = DASHBOARD_DATA
-        .filter()
-        .and(s())
-        .and_then(|_, st| dashboard::data(st));
-    let create = EVENT_CREATE
-        .filter()
-        .and(s())
-        .and(authorization())
-        .and(body(limit))
-        .and_then(|_, st, auth, body| async move { respond(events::create(st, auth, body).await) });
-    let get = EVENT_GET
-        .filter()
-        .and(s())
-        .and_then(|p, st| async move { respond(events::get(st, p).await) });
-    let update = EVENT_UPDATE
-        .filter()
-        .and(s())
-        .and(authorization())
-        .and(body(limit))
-        .and_then(
-            |p, st, auth, body| async move { respond(events::update(st, p, auth, body).await) },
-        );
-    let delete = EVENT_DELETE
-        .filter()
-        .and(s())
-        .and(authorization())
-        .and_then(|p, st, auth| async move { respond(events::delete(st, p, auth).await) });
-    let participant_events = PARTICIPANT_EVENTS
-        .filter()
-        .and(s())
-        .and(authorization())
-        .and(if_none_match())
-        .and(query())
-        .and_then(|_, st, auth, inm, q| async move {
-            respond(ongoing::participant_events(st, auth, inm, q).await)
-        });
-    let events_for_edit = EVENTS_FOR_EDIT
-        .filter()
-        .and(s())
-        .and(authorization())
-        .and(if_none_match())
-        .and(query())
-        .and_then(|_, st, auth, inm, q| async move {
-            respond(ongoing::events_for_edit(st, auth, inm, q).await)
-        });
-    let register = REGISTER
-        .filter()
-        .and(s())
-        .and(authorization())
-        .and(body(limit))
-        .and_then(|p, st, auth, body| async move {
-            respond(participants::register(st, p, auth, body).await)
-        });
-    let unregister =
-        UNREGISTER
-            .filter()
-            .and(s())
-            .and(authorization())
-            .and_then(
-                |p, st, auth| async move { respond(participants::unregister(st, p, auth).await) },
-            );
-
-    let associate_v1 = ASSOCIATE_V1
-        .filter()
-        .and(s())
-        .and(authorization())
-        .and(body(limit))
-        .and_then(|_, st, auth, body| async move {
-            respond(associate::associate_v1(st, auth, body).await)
-        });
-    let associate_v0 = ASSOCIATE_V0
-        .filter()
-        .and(s())
-        .and(authorization())
-        .and_then(|p, st, auth| async move { respond(associate::associate_v0(st, p, auth).await) });
-    let contributions_list = CONTRIBUTIONS
-        .filter()
-        .and(s())
-        .and(authorization())
-        .and(query())
-        .and_then(
-            |p, st, auth, q| async move { respond(contributions::list(st, p, auth, q).await) },
-        );
-    let contributions_summary = CONTRIBUTIONS_SUMMARY
-        .filter()
-        .and(s())
-        .and(if_none_match())
-        .and_then(|p, st, inm| async move { respond(contributions::summary(st, p, inm).await) });
-    let contributions_atom = CONTRIBUTIONS_ATOM
-        .filter()
-        .and(s())
-        .and(authorization())
-        .and_then(|p, st, auth| async move { respond(contributions::atom(st, p, auth).await) });
-    let dead_letters = DEAD_LETTERS
-        .filter()
-        .and(s())
-        .and(authorization())
-        .and(query())
-        .and_then(|_, st, auth, q| async move {
-            respond(contributions::dead_letters(st, auth, q).await)
-        });
-    let dead_letter_retry = DEAD_LETTER_RETRY
-        .filter()
-        .and(s())
-        .and(authorization())
-        .and_then(|p, st, auth| async move {
-            respond(contributions::retry_dead_letter(st, p, auth).await)
-        });
-
-    let cache_purge = CACHE_PURGE
-        .filter()
-        .and(s())
-        .and(authorization())
-        .and(body(limit))
-        .and_then(|_, st, auth, body| async move { respond(purge::purge(st, auth, body).await) });
-
-    // Boxed and folded: a long chain of `.or()` makes a type so deep that the compiler
-    // takes minutes on it. The order is the matching order (the hot read first).
-    let all: Vec<BoxedFilter<(Response,)>> = vec![
-        tagged(&PARTICIPANT_EVENTS, participant_events),
-        tagged(&EVENTS_FOR_EDIT, events_for_edit),
-        tagged(&HEALTHZ, healthz),
-        tagged(&READYZ, readyz),
-        tagged(&METRICS, metrics),
-        tagged(&OPENAPI, openapi),
-        tagged(&DASHBOARD, dashboard_page),
-        tagged(&DASHBOARD_DATA, dashboard_data),
-        tagged(&EVENT_CREATE, create),
-        tagged(&EVENT_GET, get),
-        tagged(&EVENT_UPDATE, update),
-        tagged(&EVENT_DELETE, delete),
-        tagged(&REGISTER, register),
-        tagged(&UNREGISTER, unregister),
-        tagged(&ASSOCIATE_V1, associate_v1),
-        tagged(&ASSOCIATE_V0, associate_v0),
-        tagged(&CONTRIBUTIONS, contributions_list),
-        tagged(&CONTRIBUTIONS_SUMMARY, contributions_summary),
-        tagged(&CONTRIBUTIONS_ATOM, contributions_atom),
-        tagged(&DEAD_LETTERS, dead_letters),
-        tagged(&DEAD_LETTER_RETRY, dead_letter_retry),
-        tagged(&CACHE_PURGE, cache_purge),
-    ];
-    let api = all
-        .into_iter()
-        .reduce(|a, b| a.or(b).unify().boxed())
-        .expect("at least one route")
+    let dispatched = state.clone();
+    let api = warp::method()
+        .and(warp::path::full())
+        .and(warp::query::raw().or(warp::any().map(String::new)).unify())
+        .and(headers())
+        .and(warp::body::stream())
+        .and_then(move |method, path, raw_query, headers, stream| {
+            dispatch(dispatched.clone(), method, path, raw_query, headers, stream)
+        })
         .recover(errors::recover)
         .unify();
 

@@ -14,7 +14,7 @@ fn error_response(description: &str) -> Value {
 /// The largest id the server takes: ids are Postgres `bigint` (`EventId::new`).
 const MAX_ID: i64 = i64::MAX;
 
-/// A path parameter's schema: what `event_id_param` and its kin accept.
+/// A path parameter's schema: what `Request::event_id` and its kin accept.
 fn path_param_schema(name: &str) -> Value {
     if name == "wiki" {
         wiki_schema()
@@ -38,7 +38,11 @@ fn query_param_schema(kind: ParamKind) -> Value {
         }
         ParamKind::Wiki => wiki_schema(),
         // Postgres text cannot hold NUL; the handler refuses it with a 400.
-        ParamKind::Text => json!({"type": "string", "pattern": "^[^\\u0000]*$"}),
+        // No control characters (Unicode's Cc: U+0000–U+001F, U+007F–U+009F), as
+        // `char::is_control` refuses them.
+        ParamKind::UserName => {
+            json!({"type": "string", "pattern": "^[^\\u0000-\\u001F\\u007F-\\u009F]*$"})
+        }
         ParamKind::Continue => {
             json!({"type": "string", "pattern": crate::association::http::CONTINUE_PATTERN})
         }
@@ -71,12 +75,16 @@ fn implied_responses(route: &RouteSpec) -> Vec<(u16, &'static str)> {
     if route.path.contains('{')
         || !route.query.is_empty()
         || route.body.is_some()
-        || route.access != Access::Public
+        || route.access.reads_token()
     {
         implied.push((400, "a bad parameter, body or token name"));
     }
-    if route.access != Access::Public {
+    if route.access.reads_token() {
         implied.push((401, "no or bad token"));
+    }
+    // The router refuses a caller without the route's role.
+    if matches!(route.access, Access::Organizer | Access::Admin) {
+        implied.push((403, "the caller lacks the role the route needs"));
     }
     if route.body.is_some() {
         implied.push((413, "the body is larger than MAX_BODY_BYTES"));
@@ -113,7 +121,7 @@ pub fn document() -> Value {
             op.insert("parameters".into(), Value::Array(params));
         }
         match route.access {
-            Access::User => {
+            Access::User | Access::Organizer | Access::Admin => {
                 op.insert("security".into(), json!([{"bearer": []}]));
             }
             // Anonymous or with a token: the empty requirement allows either.

@@ -1,10 +1,15 @@
-//! The route table. Every route is declared once, as a [`RouteSpec`]: the router matches
-//! requests with it and the OpenAPI document is generated from it, so the two cannot drift.
+//! The route table. Every route is declared once, as an entry of [`ROUTES`]: the router
+//! matches requests and checks access with it, and the OpenAPI document is generated from it,
+//! so none of them can drift from the others.
 
+use futures::future::BoxFuture;
 use warp::http::Method;
-use warp::{Filter, Rejection};
+use warp::reply::Response;
 
-/// Who may call a route.
+use super::{ApiError, Request};
+
+/// Who may call a route. The router checks it before the handler runs: a handler of a `User`,
+/// `Organizer` or `Admin` route always has its caller.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {
     Public,
@@ -13,6 +18,39 @@ pub enum Access {
     Optional,
     /// Any valid bearer token.
     User,
+    /// A user who may create events (the organizer role); organizing one event is checked by
+    /// its handlers, per event.
+    Organizer,
+    /// An admin.
+    Admin,
+}
+
+impl Access {
+    /// Whether the route answers `401` without a token.
+    pub fn needs_token(self) -> bool {
+        matches!(self, Access::User | Access::Organizer | Access::Admin)
+    }
+
+    /// Whether the route reads a token when one is sent.
+    pub fn reads_token(self) -> bool {
+        self != Access::Public
+    }
+}
+
+/// A route's handler: the parsed request in, a response or an error in MediaWiki's shape out.
+pub type Handler = fn(Request) -> BoxFuture<'static, Result<Response, ApiError>>;
+
+/// A handler entry from an `async fn(Request) -> Result<Response, ApiError>`.
+macro_rules! handler {
+    ($f:path) => {
+        |request| Box::pin($f(request))
+    };
+}
+
+macro_rules! v0 {
+    ($p:literal) => {
+        concat!("/rest.php/campaignevents/v0", $p)
+    };
 }
 
 /// One route: method, path pattern (`{name}` segments are parameters) and what the OpenAPI
@@ -31,6 +69,7 @@ pub struct RouteSpec {
     /// Status, description and body of the responses the handler itself gives. The plumbing's
     /// (400, 401, 405, 413, 415, 503) are added by `openapi::implied_responses`.
     pub responses: &'static [(u16, &'static str, Content)],
+    pub handler: Handler,
 }
 
 /// A JSON request body: its schema's name in the document's components, and whether it may
@@ -81,8 +120,9 @@ pub enum ParamKind {
     Limit,
     /// A wiki id (`WikiId`): a-z, 0-9, `_` and `-`, 1 to 64 characters.
     Wiki,
-    /// Free text that Postgres stores: any characters but NUL.
-    Text,
+    /// A user name: any characters but control characters (no user name has them, and
+    /// Postgres cannot store a NUL).
+    UserName,
     /// The opaque `continue` token of a previous page.
     Continue,
 }
@@ -151,467 +191,425 @@ impl RouteSpec {
             }
         }
     }
-
-    /// The filter that accepts exactly this route's requests and extracts its path parameters.
-    pub fn filter(
-        &'static self,
-    ) -> impl Filter<Extract = (PathParams,), Error = Rejection> + Clone + Send + Sync + 'static
-    {
-        warp::path::full().and(warp::method()).and_then(
-            move |path: warp::path::FullPath, method: Method| async move {
-                let Some(params) = self.match_path(path.as_str()) else {
-                    return Err(warp::reject::not_found());
-                };
-                if method == self.method || (self.method == Method::GET && method == Method::HEAD) {
-                    Ok(params)
-                } else {
-                    Err(warp::reject::custom(WrongMethod {
-                        allow: allowed_methods(path.as_str()),
-                    }))
-                }
-            },
-        )
-    }
 }
 
 /// Every route the gateway serves, in matching order (the post-edit read first: it is the hot
-/// path). Add a route here and in `http::routes()`; the OpenAPI test fails if one is missing.
-pub static ROUTES: &[&RouteSpec] = &[
-    &PARTICIPANT_EVENTS,
-    &EVENTS_FOR_EDIT,
-    &HEALTHZ,
-    &READYZ,
-    &METRICS,
-    &OPENAPI,
-    &DASHBOARD,
-    &DASHBOARD_DATA,
-    &EVENT_CREATE,
-    &EVENT_GET,
-    &EVENT_UPDATE,
-    &EVENT_DELETE,
-    &REGISTER,
-    &UNREGISTER,
-    &ASSOCIATE_V1,
-    &ASSOCIATE_V0,
-    &CONTRIBUTIONS,
-    &CONTRIBUTIONS_SUMMARY,
-    &CONTRIBUTIONS_ATOM,
-    &DEAD_LETTERS,
-    &DEAD_LETTER_RETRY,
-    &CACHE_PURGE,
+/// path). Each route is declared here once — method, path, access, parameters, body, responses
+/// and handler — and the router, the access check and the OpenAPI document are all built from
+/// this table, so they cannot drift.
+pub static ROUTES: &[RouteSpec] = &[
+    RouteSpec {
+        id: "participantEvents",
+        method: Method::GET,
+        path: "/rest.php/v1/campaignevents/participant-events",
+        summary: "The caller's events: with ongoing=true those ongoing now, from the cache (the \
+                  post-edit check); otherwise every active registration. Strong ETag; 304 on \
+                  If-None-Match.",
+        access: Access::User,
+        query: &[
+            optional(
+                "ongoing",
+                ParamKind::Bool,
+                "true: only events ongoing now (from the cache)",
+            ),
+            optional(
+                "wiki",
+                ParamKind::Wiki,
+                "keep only events that target this wiki (or all wikis)",
+            ),
+        ],
+        body: None,
+        responses: &[
+            (
+                200,
+                "the events, sorted by id",
+                Content::Json("ParticipantEvents"),
+            ),
+            (304, "not modified", Content::None),
+            (400, "bad parameter", Content::Json("Error")),
+            (401, "no or bad token", Content::Json("Error")),
+        ],
+        handler: handler!(crate::cache::reads::participant_events),
+    },
+    RouteSpec {
+        id: "eventsForEdit",
+        method: Method::GET,
+        path: v0!("/participant/self/events_for_edit"),
+        summary: "The caller's ongoing events that track contributions on a wiki.",
+        access: Access::User,
+        query: &[QueryParam {
+            name: "wiki",
+            description: "the wiki the edit was made on",
+            required: true,
+            kind: ParamKind::Wiki,
+        }],
+        body: None,
+        responses: &[
+            (200, "[{id, name}]", Content::Json("EventsForEdit")),
+            (304, "not modified", Content::None),
+            (400, "bad or missing parameter", Content::Json("Error")),
+            (401, "no or bad token", Content::Json("Error")),
+        ],
+        handler: handler!(crate::cache::reads::events_for_edit),
+    },
+    RouteSpec {
+        id: "healthz",
+        method: Method::GET,
+        path: "/healthz",
+        summary: "The process is alive.",
+        access: Access::Public,
+        query: &[],
+        body: None,
+        responses: &[(200, "alive", Content::AnyJson)],
+        handler: handler!(crate::ops::http::healthz),
+    },
+    RouteSpec {
+        id: "readyz",
+        method: Method::GET,
+        path: "/readyz",
+        summary: "Ready once the cache is warm and Postgres and NATS answer; 503 says which is not.",
+        access: Access::Public,
+        query: &[],
+        body: None,
+        responses: &[
+            (200, "ready", Content::Json("Readiness")),
+            (503, "not ready", Content::Json("Error")),
+        ],
+        handler: handler!(crate::ops::http::readyz),
+    },
+    RouteSpec {
+        id: "metrics",
+        method: Method::GET,
+        path: "/metrics",
+        summary: "Prometheus metrics (text format).",
+        access: Access::Public,
+        query: &[],
+        body: None,
+        responses: &[(
+            200,
+            "Prometheus text format 0.0.4",
+            Content::Other("text/plain"),
+        )],
+        handler: handler!(crate::ops::http::metrics),
+    },
+    RouteSpec {
+        id: "openapi",
+        method: Method::GET,
+        path: "/openapi.json",
+        summary: "This document.",
+        access: Access::Public,
+        query: &[],
+        body: None,
+        responses: &[(200, "OpenAPI 3 document", Content::AnyJson)],
+        handler: handler!(crate::ops::http::openapi),
+    },
+    RouteSpec {
+        id: "dashboard",
+        method: Method::GET,
+        path: "/",
+        summary: "The operator dashboard: one self-contained HTML page.",
+        access: Access::Public,
+        query: &[],
+        body: None,
+        responses: &[(200, "the page", Content::Other("text/html"))],
+        handler: handler!(crate::ops::dashboard::page),
+    },
+    RouteSpec {
+        id: "dashboardData",
+        method: Method::GET,
+        path: "/dashboard.json",
+        summary: "What the dashboard shows beyond /metrics: the diff workers' backlog, open dead \
+                  letters (null when a dependency does not answer) and the events starting or \
+                  ending in the next 24 hours.",
+        access: Access::Public,
+        query: &[],
+        body: None,
+        responses: &[(200, "dashboard data", Content::AnyJson)],
+        handler: handler!(crate::ops::dashboard::data),
+    },
+    RouteSpec {
+        id: "createEvent",
+        method: Method::POST,
+        path: v0!("/event_registration"),
+        summary: "Create an event (organizer or admin role). It may already be under way.",
+        access: Access::Organizer,
+        query: &[],
+        body: json_body("EventInput"),
+        responses: &[
+            (201, "created", Content::Json("Created")),
+            (400, "invalid input", Content::Json("Error")),
+            (401, "no or bad token", Content::Json("Error")),
+            (403, "not an organizer", Content::Json("Error")),
+        ],
+        handler: handler!(crate::events::http::create),
+    },
+    RouteSpec {
+        id: "getEvent",
+        method: Method::GET,
+        path: v0!("/event_registration/{id}"),
+        summary: "Read an event (public).",
+        access: Access::Public,
+        query: &[],
+        body: None,
+        responses: &[
+            (200, "the event", Content::Json("Event")),
+            (400, "bad id", Content::Json("Error")),
+            (404, "no such event, or deleted", Content::Json("Error")),
+        ],
+        handler: handler!(crate::events::http::get),
+    },
+    RouteSpec {
+        id: "updateEvent",
+        method: Method::PUT,
+        path: v0!("/event_registration/{id}"),
+        summary: "Replace an event's details (an organizer of that event, or an admin).",
+        access: Access::User,
+        query: &[],
+        body: json_body("EventInput"),
+        responses: &[
+            (204, "updated", Content::None),
+            (400, "invalid input", Content::Json("Error")),
+            (401, "no or bad token", Content::Json("Error")),
+            (
+                403,
+                "not an organizer of this event",
+                Content::Json("Error"),
+            ),
+            (404, "no such event, or deleted", Content::Json("Error")),
+        ],
+        handler: handler!(crate::events::http::update),
+    },
+    RouteSpec {
+        id: "deleteEvent",
+        method: Method::DELETE,
+        path: v0!("/event_registration/{id}"),
+        summary: "Soft-delete an event (an organizer of that event, or an admin).",
+        access: Access::User,
+        query: &[],
+        body: None,
+        responses: &[
+            (204, "deleted", Content::None),
+            (401, "no or bad token", Content::Json("Error")),
+            (
+                403,
+                "not an organizer of this event",
+                Content::Json("Error"),
+            ),
+            (
+                404,
+                "no such event, or already deleted",
+                Content::Json("Error"),
+            ),
+        ],
+        handler: handler!(crate::events::http::delete),
+    },
+    RouteSpec {
+        id: "registerSelf",
+        method: Method::PUT,
+        path: v0!("/event_registration/{id}/participants/self"),
+        summary: "Register the caller for an event (not ended, not deleted, open).",
+        access: Access::User,
+        query: &[],
+        body: Some(BodySpec {
+            schema: "RegisterInput",
+            required: false,
+        }),
+        responses: &[
+            (200, "{modified}", Content::Json("Modified")),
+            (
+                400,
+                "ended, deleted, closed, or bad input",
+                Content::Json("Error"),
+            ),
+            (401, "no or bad token", Content::Json("Error")),
+            (404, "no such event", Content::Json("Error")),
+        ],
+        handler: handler!(crate::registration::http::register),
+    },
+    RouteSpec {
+        id: "unregisterSelf",
+        method: Method::DELETE,
+        path: v0!("/event_registration/{id}/participants/self"),
+        summary: "Unregister the caller from an event; not registered → modified: false.",
+        access: Access::User,
+        query: &[],
+        body: None,
+        responses: &[
+            (200, "{modified}", Content::Json("Modified")),
+            (401, "no or bad token", Content::Json("Error")),
+            (404, "no such event", Content::Json("Error")),
+        ],
+        handler: handler!(crate::registration::http::unregister),
+    },
+    RouteSpec {
+        id: "associateEdit",
+        method: Method::POST,
+        path: "/rest.php/v1/campaignevents/associate-edit-to-event",
+        summary: "Associate one of the caller's edits with an ongoing event they take part in. \
+                  202 once the job is durably queued.",
+        access: Access::User,
+        query: &[],
+        body: json_body("AssociateInput"),
+        responses: &[
+            (202, "queued, already-queued or already-associated", Content::Json("Associated")),
+            (400, "invalid body, event not active, not a target wiki, tracking off, already associated with another event", Content::Json("Error")),
+            (401, "no or bad token", Content::Json("Error")),
+            (403, "not a participant", Content::Json("Error")),
+            (404, "no such event, or deleted", Content::Json("Error")),
+            (503, "the queue did not acknowledge", Content::Json("Error")),
+        ],
+        handler: handler!(crate::association::accept::associate_v1),
+    },
+    RouteSpec {
+        id: "associateEditV0",
+        method: Method::PUT,
+        path: v0!("/event_registration/{id}/edits/{wiki}/{revid}"),
+        summary: "Associate an edit (the extension's form). 202 {modified}.",
+        access: Access::User,
+        query: &[],
+        body: None,
+        responses: &[
+            (202, "{modified}", Content::Json("Modified")),
+            (400, "see associateEdit", Content::Json("Error")),
+            (401, "no or bad token", Content::Json("Error")),
+            (403, "not a participant", Content::Json("Error")),
+            (404, "no such event, or deleted", Content::Json("Error")),
+            (503, "the queue did not acknowledge", Content::Json("Error")),
+        ],
+        handler: handler!(crate::association::accept::associate_v0),
+    },
+    RouteSpec {
+        id: "contributions",
+        method: Method::GET,
+        path: v0!("/event_registration/{id}/contributions"),
+        summary: "Stored contributions, newest first, with a stable continuation.",
+        access: Access::Optional,
+        query: &[
+            optional("limit", ParamKind::Limit, "page size, default 50"),
+            optional(
+                "continue",
+                ParamKind::Continue,
+                "the `continue` value of the previous page",
+            ),
+            optional("user", ParamKind::UserName, "only this user name"),
+            optional("wiki", ParamKind::Wiki, "only this wiki"),
+        ],
+        body: None,
+        responses: &[
+            (
+                200,
+                "{contributions, continue?}",
+                Content::Json("Contributions"),
+            ),
+            (400, "bad parameter", Content::Json("Error")),
+            (404, "no such event, or deleted", Content::Json("Error")),
+        ],
+        handler: handler!(crate::association::http::list),
+    },
+    RouteSpec {
+        id: "contributionsSummary",
+        method: Method::GET,
+        path: v0!("/event_registration/{id}/contributions/summary"),
+        summary: "Totals: edits, participants, articles created, bytes/chars/links/refs added and removed. ETag.",
+        access: Access::Public,
+        query: &[],
+        body: None,
+        responses: &[
+            (200, "the totals", Content::Json("Summary")),
+            (304, "not modified", Content::None),
+            (404, "no such event, or deleted", Content::Json("Error")),
+        ],
+        handler: handler!(crate::association::http::summary),
+    },
+    RouteSpec {
+        id: "contributionsAtom",
+        method: Method::GET,
+        path: v0!("/event_registration/{id}/contributions.atom"),
+        summary: "An Atom feed of the event's latest contributions.",
+        access: Access::Optional,
+        query: &[],
+        body: None,
+        responses: &[
+            (200, "an Atom feed", Content::Other("application/atom+xml")),
+            (404, "no such event", Content::Json("Error")),
+        ],
+        handler: handler!(crate::association::http::atom),
+    },
+    RouteSpec {
+        id: "deadLetters",
+        method: Method::GET,
+        path: v0!("/dead_letters"),
+        summary: "Associations that could not be measured, with the reason (admin).",
+        access: Access::Admin,
+        query: &[optional("limit", ParamKind::Limit, "page size, default 50")],
+        body: None,
+        responses: &[
+            (200, "{dead_letters}", Content::AnyJson),
+            (401, "no or bad token", Content::Json("Error")),
+            (403, "not an admin", Content::Json("Error")),
+        ],
+        handler: handler!(crate::association::http::dead_letters),
+    },
+    RouteSpec {
+        id: "retryDeadLetter",
+        method: Method::POST,
+        path: v0!("/dead_letters/{id}/retry"),
+        summary: "Queue a dead letter's job again (admin).",
+        access: Access::Admin,
+        query: &[],
+        body: None,
+        responses: &[
+            (202, "queued", Content::Json("Associated")),
+            (401, "no or bad token", Content::Json("Error")),
+            (403, "not an admin", Content::Json("Error")),
+            (404, "no such dead letter", Content::Json("Error")),
+            (503, "the queue did not acknowledge", Content::Json("Error")),
+        ],
+        handler: handler!(crate::association::http::retry_dead_letter),
+    },
+    RouteSpec {
+        id: "cachePurge",
+        method: Method::POST,
+        path: v0!("/cache/purge"),
+        summary: "Drop and rebuild cache entries from the database (admin): {\"user_id\": N} or {\"event_id\": N}.",
+        access: Access::Admin,
+        query: &[],
+        body: json_body("PurgeInput"),
+        responses: &[
+            (200, "what changed", Content::AnyJson),
+            (400, "invalid body", Content::Json("Error")),
+            (401, "no or bad token", Content::Json("Error")),
+            (403, "not an admin", Content::Json("Error")),
+        ],
+        handler: handler!(crate::cache::purge::purge),
+    },
 ];
-
-macro_rules! v0 {
-    ($p:literal) => {
-        concat!("/rest.php/campaignevents/v0", $p)
-    };
-}
-
-pub static PARTICIPANT_EVENTS: RouteSpec = RouteSpec {
-    id: "participantEvents",
-    method: Method::GET,
-    path: "/rest.php/v1/campaignevents/participant-events",
-    summary: "The caller's events: with ongoing=true those ongoing now, from the cache (the \
-              post-edit check); otherwise every active registration. Strong ETag; 304 on \
-              If-None-Match.",
-    access: Access::User,
-    query: &[
-        optional(
-            "ongoing",
-            ParamKind::Bool,
-            "true: only events ongoing now (from the cache)",
-        ),
-        optional(
-            "wiki",
-            ParamKind::Wiki,
-            "keep only events that target this wiki (or all wikis)",
-        ),
-    ],
-    body: None,
-    responses: &[
-        (
-            200,
-            "the events, sorted by id",
-            Content::Json("ParticipantEvents"),
-        ),
-        (304, "not modified", Content::None),
-        (400, "bad parameter", Content::Json("Error")),
-        (401, "no or bad token", Content::Json("Error")),
-    ],
-};
-
-pub static EVENTS_FOR_EDIT: RouteSpec = RouteSpec {
-    id: "eventsForEdit",
-    method: Method::GET,
-    path: v0!("/participant/self/events_for_edit"),
-    summary: "The caller's ongoing events that track contributions on a wiki.",
-    access: Access::User,
-    query: &[QueryParam {
-        name: "wiki",
-        description: "the wiki the edit was made on",
-        required: true,
-        kind: ParamKind::Wiki,
-    }],
-    body: None,
-    responses: &[
-        (200, "[{id, name}]", Content::Json("EventsForEdit")),
-        (304, "not modified", Content::None),
-        (400, "bad or missing parameter", Content::Json("Error")),
-        (401, "no or bad token", Content::Json("Error")),
-    ],
-};
-
-pub static REGISTER: RouteSpec = RouteSpec {
-    id: "registerSelf",
-    method: Method::PUT,
-    path: v0!("/event_registration/{id}/participants/self"),
-    summary: "Register the caller for an event (not ended, not deleted, open).",
-    access: Access::User,
-    query: &[],
-    body: Some(BodySpec {
-        schema: "RegisterInput",
-        required: false,
-    }),
-    responses: &[
-        (200, "{modified}", Content::Json("Modified")),
-        (
-            400,
-            "ended, deleted, closed, or bad input",
-            Content::Json("Error"),
-        ),
-        (401, "no or bad token", Content::Json("Error")),
-        (404, "no such event", Content::Json("Error")),
-    ],
-};
-
-pub static UNREGISTER: RouteSpec = RouteSpec {
-    id: "unregisterSelf",
-    method: Method::DELETE,
-    path: v0!("/event_registration/{id}/participants/self"),
-    summary: "Unregister the caller from an event; not registered → modified: false.",
-    access: Access::User,
-    query: &[],
-    body: None,
-    responses: &[
-        (200, "{modified}", Content::Json("Modified")),
-        (401, "no or bad token", Content::Json("Error")),
-        (404, "no such event", Content::Json("Error")),
-    ],
-};
-
-pub static ASSOCIATE_V1: RouteSpec = RouteSpec {
-    id: "associateEdit",
-    method: Method::POST,
-    path: "/rest.php/v1/campaignevents/associate-edit-to-event",
-    summary: "Associate one of the caller's edits with an ongoing event they take part in. \
-              202 once the job is durably queued.",
-    access: Access::User,
-    query: &[],
-    body: json_body("AssociateInput"),
-    responses: &[
-        (202, "queued, already-queued or already-associated", Content::Json("Associated")),
-        (400, "invalid body, event not active, not a target wiki, tracking off, already associated with another event", Content::Json("Error")),
-        (401, "no or bad token", Content::Json("Error")),
-        (403, "not a participant", Content::Json("Error")),
-        (404, "no such event, or deleted", Content::Json("Error")),
-        (503, "the queue did not acknowledge", Content::Json("Error")),
-    ],
-};
-
-pub static ASSOCIATE_V0: RouteSpec = RouteSpec {
-    id: "associateEditV0",
-    method: Method::PUT,
-    path: v0!("/event_registration/{id}/edits/{wiki}/{revid}"),
-    summary: "Associate an edit (the extension's form). 202 {modified}.",
-    access: Access::User,
-    query: &[],
-    body: None,
-    responses: &[
-        (202, "{modified}", Content::Json("Modified")),
-        (400, "see associateEdit", Content::Json("Error")),
-        (401, "no or bad token", Content::Json("Error")),
-        (403, "not a participant", Content::Json("Error")),
-        (404, "no such event, or deleted", Content::Json("Error")),
-        (503, "the queue did not acknowledge", Content::Json("Error")),
-    ],
-};
-
-pub static CONTRIBUTIONS: RouteSpec = RouteSpec {
-    id: "contributions",
-    method: Method::GET,
-    path: v0!("/event_registration/{id}/contributions"),
-    summary: "Stored contributions, newest first, with a stable continuation.",
-    access: Access::Optional,
-    query: &[
-        optional("limit", ParamKind::Limit, "page size, default 50"),
-        optional(
-            "continue",
-            ParamKind::Continue,
-            "the `continue` value of the previous page",
-        ),
-        optional("user", ParamKind::Text, "only this user name"),
-        optional("wiki", ParamKind::Wiki, "only this wiki"),
-    ],
-    body: None,
-    responses: &[
-        (
-            200,
-            "{contributions, continue?}",
-            Content::Json("Contributions"),
-        ),
-        (400, "bad parameter", Content::Json("Error")),
-        (404, "no such event, or deleted", Content::Json("Error")),
-    ],
-};
-
-pub static CONTRIBUTIONS_SUMMARY: RouteSpec = RouteSpec {
-    id: "contributionsSummary",
-    method: Method::GET,
-    path: v0!("/event_registration/{id}/contributions/summary"),
-    summary: "Totals: edits, participants, articles created, bytes/chars/links/refs added and removed. ETag.",
-    access: Access::Public,
-    query: &[],
-    body: None,
-    responses: &[
-        (200, "the totals", Content::Json("Summary")),
-        (304, "not modified", Content::None),
-        (404, "no such event, or deleted", Content::Json("Error")),
-    ],
-};
-
-pub static CONTRIBUTIONS_ATOM: RouteSpec = RouteSpec {
-    id: "contributionsAtom",
-    method: Method::GET,
-    path: v0!("/event_registration/{id}/contributions.atom"),
-    summary: "An Atom feed of the event's latest contributions.",
-    access: Access::Optional,
-    query: &[],
-    body: None,
-    responses: &[
-        (200, "an Atom feed", Content::Other("application/atom+xml")),
-        (404, "no such event", Content::Json("Error")),
-    ],
-};
-
-pub static DEAD_LETTERS: RouteSpec = RouteSpec {
-    id: "deadLetters",
-    method: Method::GET,
-    path: v0!("/dead_letters"),
-    summary: "Associations that could not be measured, with the reason (admin).",
-    access: Access::User,
-    query: &[optional("limit", ParamKind::Limit, "page size, default 50")],
-    body: None,
-    responses: &[
-        (200, "{dead_letters}", Content::AnyJson),
-        (401, "no or bad token", Content::Json("Error")),
-        (403, "not an admin", Content::Json("Error")),
-    ],
-};
-
-pub static DEAD_LETTER_RETRY: RouteSpec = RouteSpec {
-    id: "retryDeadLetter",
-    method: Method::POST,
-    path: v0!("/dead_letters/{id}/retry"),
-    summary: "Queue a dead letter's job again (admin).",
-    access: Access::User,
-    query: &[],
-    body: None,
-    responses: &[
-        (202, "queued", Content::Json("Associated")),
-        (401, "no or bad token", Content::Json("Error")),
-        (403, "not an admin", Content::Json("Error")),
-        (404, "no such dead letter", Content::Json("Error")),
-        (503, "the queue did not acknowledge", Content::Json("Error")),
-    ],
-};
-
-pub static CACHE_PURGE: RouteSpec = RouteSpec {
-    id: "cachePurge",
-    method: Method::POST,
-    path: v0!("/cache/purge"),
-    summary: "Drop and rebuild cache entries from the database (admin): {\"user_id\": N} or {\"event_id\": N}.",
-    access: Access::User,
-    query: &[],
-    body: json_body("PurgeInput"),
-    responses: &[
-        (200, "what changed", Content::AnyJson),
-        (400, "invalid body", Content::Json("Error")),
-        (401, "no or bad token", Content::Json("Error")),
-        (403, "not an admin", Content::Json("Error")),
-    ],
-};
-
-pub static HEALTHZ: RouteSpec = RouteSpec {
-    id: "healthz",
-    method: Method::GET,
-    path: "/healthz",
-    summary: "The process is alive.",
-    access: Access::Public,
-    query: &[],
-    body: None,
-    responses: &[(200, "alive", Content::AnyJson)],
-};
-
-pub static READYZ: RouteSpec = RouteSpec {
-    id: "readyz",
-    method: Method::GET,
-    path: "/readyz",
-    summary: "Ready once the cache is warm and Postgres and NATS answer; 503 says which is not.",
-    access: Access::Public,
-    query: &[],
-    body: None,
-    responses: &[
-        (200, "ready", Content::Json("Readiness")),
-        (503, "not ready", Content::Json("Error")),
-    ],
-};
-
-pub static METRICS: RouteSpec = RouteSpec {
-    id: "metrics",
-    method: Method::GET,
-    path: "/metrics",
-    summary: "Prometheus metrics (text format).",
-    access: Access::Public,
-    query: &[],
-    body: None,
-    responses: &[(
-        200,
-        "Prometheus text format 0.0.4",
-        Content::Other("text/plain"),
-    )],
-};
-
-pub static OPENAPI: RouteSpec = RouteSpec {
-    id: "openapi",
-    method: Method::GET,
-    path: "/openapi.json",
-    summary: "This document.",
-    access: Access::Public,
-    query: &[],
-    body: None,
-    responses: &[(200, "OpenAPI 3 document", Content::AnyJson)],
-};
-
-pub static DASHBOARD: RouteSpec = RouteSpec {
-    id: "dashboard",
-    method: Method::GET,
-    path: "/",
-    summary: "The operator dashboard: one self-contained HTML page.",
-    access: Access::Public,
-    query: &[],
-    body: None,
-    responses: &[(200, "the page", Content::Other("text/html"))],
-};
-
-pub static DASHBOARD_DATA: RouteSpec = RouteSpec {
-    id: "dashboardData",
-    method: Method::GET,
-    path: "/dashboard.json",
-    summary: "What the dashboard shows beyond /metrics: the diff workers' backlog, open dead \
-              letters (null when a dependency does not answer) and the events starting or \
-              ending in the next 24 hours.",
-    access: Access::Public,
-    query: &[],
-    body: None,
-    responses: &[(200, "dashboard data", Content::AnyJson)],
-};
-
-pub static EVENT_CREATE: RouteSpec = RouteSpec {
-    id: "createEvent",
-    method: Method::POST,
-    path: v0!("/event_registration"),
-    summary: "Create an event (organizer or admin role). It may already be under way.",
-    access: Access::User,
-    query: &[],
-    body: json_body("EventInput"),
-    responses: &[
-        (201, "created", Content::Json("Created")),
-        (400, "invalid input", Content::Json("Error")),
-        (401, "no or bad token", Content::Json("Error")),
-        (403, "not an organizer", Content::Json("Error")),
-    ],
-};
-
-pub static EVENT_GET: RouteSpec = RouteSpec {
-    id: "getEvent",
-    method: Method::GET,
-    path: v0!("/event_registration/{id}"),
-    summary: "Read an event (public).",
-    access: Access::Public,
-    query: &[],
-    body: None,
-    responses: &[
-        (200, "the event", Content::Json("Event")),
-        (400, "bad id", Content::Json("Error")),
-        (404, "no such event, or deleted", Content::Json("Error")),
-    ],
-};
-
-pub static EVENT_UPDATE: RouteSpec = RouteSpec {
-    id: "updateEvent",
-    method: Method::PUT,
-    path: v0!("/event_registration/{id}"),
-    summary: "Replace an event's details (an organizer of that event, or an admin).",
-    access: Access::User,
-    query: &[],
-    body: json_body("EventInput"),
-    responses: &[
-        (204, "updated", Content::None),
-        (400, "invalid input", Content::Json("Error")),
-        (401, "no or bad token", Content::Json("Error")),
-        (
-            403,
-            "not an organizer of this event",
-            Content::Json("Error"),
-        ),
-        (404, "no such event, or deleted", Content::Json("Error")),
-    ],
-};
-
-pub static EVENT_DELETE: RouteSpec = RouteSpec {
-    id: "deleteEvent",
-    method: Method::DELETE,
-    path: v0!("/event_registration/{id}"),
-    summary: "Soft-delete an event (an organizer of that event, or an admin).",
-    access: Access::User,
-    query: &[],
-    body: None,
-    responses: &[
-        (204, "deleted", Content::None),
-        (401, "no or bad token", Content::Json("Error")),
-        (
-            403,
-            "not an organizer of this event",
-            Content::Json("Error"),
-        ),
-        (
-            404,
-            "no such event, or already deleted",
-            Content::Json("Error"),
-        ),
-    ],
-};
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn route(id: &str) -> &'static RouteSpec {
+        ROUTES.iter().find(|r| r.id == id).unwrap()
+    }
+
     #[test]
     fn patterns_match_whole_paths_only() {
-        let p = EVENT_GET
+        let event_get = route("getEvent");
+        let p = event_get
             .match_path("/rest.php/campaignevents/v0/event_registration/12")
             .unwrap();
         assert_eq!(p.get(0), "12");
-        assert!(EVENT_GET
+        assert!(event_get
             .match_path("/rest.php/campaignevents/v0/event_registration/")
             .is_none());
-        assert!(EVENT_GET
+        assert!(event_get
             .match_path("/rest.php/campaignevents/v0/event_registration/1/x")
             .is_none());
-        assert!(EVENT_CREATE
+        assert!(route("createEvent")
             .match_path("/rest.php/campaignevents/v0/event_registration")
             .is_some());
-        assert!(HEALTHZ.match_path("/healthz/").is_none());
+        assert!(route("healthz").match_path("/healthz/").is_none());
     }
 
     #[test]

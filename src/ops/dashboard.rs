@@ -2,15 +2,13 @@
 //! `/dashboard.json` every few seconds and draws its own charts), and the JSON it needs beyond
 //! the metrics: the backlog, open dead letters, and what starts and ends in the next 24 hours.
 
-use std::convert::Infallible;
-
 use chrono::Duration as ChronoDuration;
 use serde::Serialize;
 use warp::reply::Response;
 use warp::Reply;
 
 use crate::events::http::wire_time;
-use crate::gateway::Shared;
+use crate::gateway::{ApiError, Request};
 
 /// The page, compiled in: serving it needs no files and no build step.
 const PAGE: &str = include_str!("dashboard.html");
@@ -19,7 +17,7 @@ const PAGE: &str = include_str!("dashboard.html");
 /// directory it reads holds no event starting beyond that.
 const TIMELINE_HOURS: i64 = 24;
 
-pub async fn page() -> Result<Response, Infallible> {
+pub async fn page(_: Request) -> Result<Response, ApiError> {
     let mut resp = warp::reply::html(PAGE).into_response();
     resp.headers_mut().insert(
         "cache-control",
@@ -56,7 +54,8 @@ struct Data {
 /// `GET /dashboard.json`. The timeline comes from the cache's event directory, which holds
 /// every event ongoing or starting within the cache horizon (24 h by default), so it costs
 /// no query; with a shorter horizon the timeline is that much shorter, and says so.
-pub async fn data(state: Shared) -> Result<Response, Infallible> {
+pub async fn data(req: Request) -> Result<Response, ApiError> {
+    let state = req.state;
     let now = state.clock.now();
     let directory = state.cache.directory();
     let timeline_hours = directory.horizon().num_hours().clamp(1, TIMELINE_HOURS);

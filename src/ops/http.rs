@@ -1,6 +1,5 @@
 //! Operations routes: liveness, readiness and the OpenAPI document.
 
-use std::convert::Infallible;
 use std::time::Duration;
 
 use serde_json::json;
@@ -8,18 +7,19 @@ use warp::http::StatusCode;
 use warp::reply::Response;
 use warp::Reply;
 
-use crate::gateway::{ApiError, Shared};
+use crate::gateway::{ApiError, Request, Shared};
 
 /// How long readiness waits for Postgres: a probe must answer quickly even when it is down.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
 
-pub async fn healthz() -> Result<Response, Infallible> {
+pub async fn healthz(_: Request) -> Result<Response, ApiError> {
     Ok(warp::reply::json(&json!({"status": "ok"})).into_response())
 }
 
 /// 200 when the cache is warm and Postgres and NATS answer; otherwise 503 naming each
 /// dependency that is not, so an operator reading the probe knows where to look.
-pub async fn readyz(state: Shared) -> Result<Response, Infallible> {
+pub async fn readyz(req: Request) -> Result<Response, ApiError> {
+    let state = req.state;
     let postgres = match tokio::time::timeout(PROBE_TIMEOUT, ping_postgres(&state)).await {
         Ok(Ok(())) => Ok(()),
         Ok(Err(e)) => Err(e),
@@ -71,7 +71,8 @@ async fn ping_postgres(state: &Shared) -> Result<(), String> {
         .map_err(|e| e.to_string())
 }
 
-pub async fn metrics(state: Shared) -> Result<Response, Infallible> {
+pub async fn metrics(req: Request) -> Result<Response, ApiError> {
+    let state = req.state;
     let mut body = state.metrics.render(Some(&state.cache));
     // What an operator alerts on when the diff workers fall behind or give up; a figure whose
     // dependency did not answer is left out (alert on its absence).
@@ -105,6 +106,7 @@ pub async fn metrics(state: Shared) -> Result<Response, Infallible> {
     Ok(resp)
 }
 
-pub async fn openapi(state: Shared) -> Result<Response, Infallible> {
+pub async fn openapi(req: Request) -> Result<Response, ApiError> {
+    let state = req.state;
     Ok(warp::reply::json(&state.openapi).into_response())
 }

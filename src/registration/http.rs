@@ -9,9 +9,7 @@ use warp::http::StatusCode;
 use warp::reply::Response;
 use warp::Reply;
 
-use crate::events::http::event_id_param;
-use crate::gateway::routes::PathParams;
-use crate::gateway::{parse_json, ApiError, Body, Shared};
+use crate::gateway::{ApiError, Request, Shared};
 use crate::registration::db::{self as participants, Outcome, Refusal};
 
 #[derive(Debug, Default, Deserialize)]
@@ -21,18 +19,13 @@ struct RegisterInput {
     is_private: bool,
 }
 
-pub async fn register(
-    state: Shared,
-    params: PathParams,
-    authorization: Option<String>,
-    body: Body,
-) -> Result<Response, ApiError> {
-    let caller = state.caller(authorization.as_deref())?;
-    let event = event_id_param(&params)?;
-    let input: RegisterInput = if body.bytes.is_empty() {
+pub async fn register(req: Request) -> Result<Response, ApiError> {
+    let (state, caller) = (&req.state, req.caller()?);
+    let event = req.event_id()?;
+    let input: RegisterInput = if req.body.bytes.is_empty() {
         RegisterInput::default()
     } else {
-        parse_json(&body)?
+        req.json()?
     };
     let now = state.clock.now();
     let outcome = participants::register(
@@ -44,19 +37,15 @@ pub async fn register(
         now,
     )
     .await?;
-    finish(&state, event, caller.user_id, outcome).await
+    finish(state, event, caller.user_id, outcome).await
 }
 
-pub async fn unregister(
-    state: Shared,
-    params: PathParams,
-    authorization: Option<String>,
-) -> Result<Response, ApiError> {
-    let caller = state.caller(authorization.as_deref())?;
-    let event = event_id_param(&params)?;
+pub async fn unregister(req: Request) -> Result<Response, ApiError> {
+    let (state, caller) = (&req.state, req.caller()?);
+    let event = req.event_id()?;
     let now = state.clock.now();
     let outcome = participants::unregister(&state.pool, event, caller.user_id, now).await?;
-    finish(&state, event, caller.user_id, outcome).await
+    finish(state, event, caller.user_id, outcome).await
 }
 
 async fn finish(
