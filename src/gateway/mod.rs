@@ -13,6 +13,7 @@ pub mod etag;
 pub mod openapi;
 pub mod routes;
 pub mod server;
+pub mod sessions;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -59,6 +60,8 @@ pub struct State {
     pub openapi: serde_json::Value,
     /// The backlog and open dead letters, shared by `/metrics` and the dashboard.
     pub backlog: backlog::BacklogProbe,
+    /// Who the wikis' session cookies belong to, as the wikis said.
+    pub sessions: sessions::WikiSessions,
 }
 
 pub type Shared = Arc<State>;
@@ -253,6 +256,14 @@ struct Headers {
     if_none_match: Option<String>,
     content_type: Option<String>,
     content_length: Option<u64>,
+    /// A wiki's session cookies, for requests without a bearer token.
+    cookie: Option<String>,
+    /// Where a browser's request comes from (CORS, and the check of cookie requests).
+    origin: Option<String>,
+    /// A cookie-authenticated write's CSRF token, when not in the body.
+    csrf_token: Option<String>,
+    /// A CORS preflight's method.
+    preflight_method: Option<String>,
 }
 
 fn headers() -> impl Filter<Extract = (Headers,), Error = Rejection> + Clone {
@@ -260,14 +271,205 @@ fn headers() -> impl Filter<Extract = (Headers,), Error = Rejection> + Clone {
         .and(warp::header::optional::<String>("if-none-match"))
         .and(warp::header::optional::<String>("content-type"))
         .and(warp::header::optional::<u64>("content-length"))
+        .and(warp::header::optional::<String>("cookie"))
+        .and(warp::header::optional::<String>("origin"))
+        .and(warp::header::optional::<String>("x-csrf-token"))
+        .and(warp::header::optional::<String>(
+            "access-control-request-method",
+        ))
         .map(
-            |authorization, if_none_match, content_type, content_length| Headers {
+            |authorization,
+             if_none_match,
+             content_type,
+             content_length,
+             cookie,
+             origin,
+             csrf_token,
+             preflight_method| Headers {
                 authorization,
                 if_none_match,
                 content_type,
                 content_length,
+                cookie,
+                origin,
+                csrf_token,
+                preflight_method,
             },
         )
+}
+
+/// The headers a browser may send across origins, and the ones a preflight allows.
+const CORS_ALLOW_HEADERS: &str = "Authorization, Content-Type, If-None-Match, X-CSRF-Token";
+
+/// `Access-Control-Allow-Origin` with credentials for a configured wiki origin; nothing for
+/// any other origin (the browser then keeps the answer from the page).
+fn add_cors(state: &State, origin: Option<&str>, resp: &mut Response) {
+    let Some(origin) = origin else { return };
+    if state.wikis.by_origin(origin).is_none() {
+        return;
+    }
+    let h = resp.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(origin) {
+        h.insert("access-control-allow-origin", v);
+        h.insert(
+            "access-control-allow-credentials",
+            HeaderValue::from_static("true"),
+        );
+        h.append("vary", HeaderValue::from_static("Origin"));
+        h.insert(
+            "access-control-expose-headers",
+            HeaderValue::from_static("ETag, Retry-After, X-Request-Id"),
+        );
+    }
+}
+
+/// A CORS preflight from a configured wiki origin for a path some route serves: `204` with the
+/// methods served there and the headers a request may carry. `None` for anything else.
+fn preflight(state: &State, path: &str, headers: &Headers) -> Option<Response> {
+    let origin = headers.origin.as_deref()?;
+    headers.preflight_method.as_ref()?;
+    state.wikis.by_origin(origin)?;
+    if !ROUTES.iter().any(|r| r.match_path(path).is_some()) {
+        return None;
+    }
+    let mut resp = Response::new(Vec::new().into());
+    *resp.status_mut() = warp::http::StatusCode::NO_CONTENT;
+    let h = resp.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&routes::allowed_methods(path)) {
+        h.insert("access-control-allow-methods", v);
+    }
+    h.insert(
+        "access-control-allow-headers",
+        HeaderValue::from_static(CORS_ALLOW_HEADERS),
+    );
+    h.insert("access-control-max-age", HeaderValue::from_static("600"));
+    add_cors(state, Some(origin), &mut resp);
+    Some(resp)
+}
+
+/// The wiki a request names, for signing in with that wiki: the `wiki` query parameter, the
+/// route's `{wiki}`, the body's `wikiId`, or else the wiki whose origin sent it.
+fn named_wiki(
+    state: &State,
+    route: &routes::RouteSpec,
+    params: &PathParams,
+    query: &Query,
+    body: &Body,
+    origin: Option<&str>,
+) -> Option<campaign_events_actors::domain::WikiId> {
+    use campaign_events_actors::domain::WikiId;
+    if let Some(Ok(w)) = query
+        .0
+        .iter()
+        .find(|(k, _)| k == "wiki")
+        .map(|(_, v)| WikiId::parse(v))
+    {
+        return Some(w);
+    }
+    let position = route
+        .path
+        .split('/')
+        .filter(|s| s.starts_with('{'))
+        .position(|s| s == "{wiki}");
+    if let Some(Ok(w)) = position.map(|i| WikiId::parse(params.get(i))) {
+        return Some(w);
+    }
+    if !body.bytes.is_empty() {
+        if let Ok(v) = serde_json::from_slice::<serde_json::Value>(&body.bytes) {
+            if let Some(Ok(w)) = v.get("wikiId").and_then(|w| w.as_str()).map(WikiId::parse) {
+                return Some(w);
+            }
+        }
+    }
+    origin
+        .and_then(|o| state.wikis.by_origin(o))
+        .map(|(w, _)| w.clone())
+}
+
+/// The caller of a request with no bearer token, from the wiki's session cookies, if the
+/// request names a wiki that accepts them. Writes must carry the session's CSRF token (the
+/// body's `token`, which is then taken out of the body, or `X-CSRF-Token`), and a browser's
+/// `Origin`, when sent, must be the wiki's own.
+async fn session_caller(
+    state: &State,
+    route: &routes::RouteSpec,
+    method: &Method,
+    params: &PathParams,
+    query: &Query,
+    body: &mut Body,
+    headers: &Headers,
+) -> Result<Option<Caller>, ApiError> {
+    let Some(cookies) = headers.cookie.as_deref().filter(|c| !c.trim().is_empty()) else {
+        return Ok(None);
+    };
+    let Some(wiki) = named_wiki(state, route, params, query, body, headers.origin.as_deref())
+    else {
+        return Ok(None);
+    };
+    let Some(site) = state.wikis.site(&wiki).filter(|s| s.sessions) else {
+        return Ok(None);
+    };
+    if let Some(origin) = headers.origin.as_deref() {
+        if site.origin.as_deref() != Some(origin) {
+            return Err(ApiError::forbidden(
+                "campaignevents-rest-bad-origin",
+                format!("Requests signed in with {wiki}'s cookies must come from its own pages."),
+            ));
+        }
+    }
+    let caller = state
+        .sessions
+        .caller(&wiki, site, cookies)
+        .await
+        .map_err(session_error)?;
+    if *method != Method::GET && *method != Method::HEAD {
+        let from_body = take_body_token(body);
+        let token = headers
+            .csrf_token
+            .clone()
+            .or(from_body)
+            .ok_or_else(bad_token)?;
+        if !state
+            .sessions
+            .token_is_valid(&wiki, site, cookies, &token)
+            .await
+            .map_err(session_error)?
+        {
+            return Err(bad_token());
+        }
+    }
+    Ok(Some(caller))
+}
+
+/// Takes `token` out of a JSON object body (the CampaignEvents frontend sends the CSRF token
+/// there), so that handlers see the body they expect.
+fn take_body_token(body: &mut Body) -> Option<String> {
+    let mut v: serde_json::Value = serde_json::from_slice(&body.bytes).ok()?;
+    let token = v.as_object_mut()?.remove("token")?;
+    let token = token.as_str()?.to_owned();
+    body.bytes = serde_json::to_vec(&v).ok()?.into();
+    Some(token)
+}
+
+fn bad_token() -> ApiError {
+    ApiError::forbidden(
+        "rest-badtoken",
+        "The CSRF token is missing or invalid; send the wiki's csrf token as `token` or X-CSRF-Token.",
+    )
+}
+
+fn session_error(e: sessions::SessionError) -> ApiError {
+    match e {
+        sessions::SessionError::Anonymous => {
+            ApiError::unauthorized("the wiki says these cookies belong to no signed-in user")
+        }
+        sessions::SessionError::WikiUnavailable(_) => ApiError::new(
+            warp::http::StatusCode::SERVICE_UNAVAILABLE,
+            "campaignevents-wiki-unavailable",
+            "The wiki could not confirm who you are right now; please try again shortly.",
+        )
+        .with_retry_after(5),
+    }
 }
 
 /// Finds the route, reads the body (refused with 413 as soon as `Content-Length` says it is
@@ -287,6 +489,11 @@ where
     B: bytes::Buf,
 {
     let path = path.as_str();
+    if method == Method::OPTIONS {
+        if let Some(resp) = preflight(&state, path, &headers) {
+            return Ok(resp);
+        }
+    }
     let mut served_here = false;
     let mut found = None;
     for route in ROUTES {
@@ -308,12 +515,12 @@ where
         });
     };
     let limit = state.max_body_bytes;
-    let body = if route.body.is_some() {
+    let mut body = if route.body.is_some() {
         if headers.content_length.is_some_and(|l| l > limit) {
             return Err(warp::reject::custom(errors::BodyTooLarge));
         }
         Body {
-            content_type: headers.content_type,
+            content_type: headers.content_type.clone(),
             bytes: read_limited(stream, limit).await?,
         }
     } else {
@@ -322,10 +529,21 @@ where
             bytes: Bytes::new(),
         }
     };
+    let query = Query(parse_query(&raw_query));
+    let origin = headers.origin.clone();
     let result = async {
         let caller = match (&headers.authorization, route.access) {
             (_, Access::Public) => None,
-            (None, Access::Optional) => None,
+            (None, access) => {
+                let session =
+                    session_caller(&state, route, &method, &params, &query, &mut body, &headers)
+                        .await?;
+                match session {
+                    Some(c) => Some(c),
+                    None if access == Access::Optional => None,
+                    None => return Err(ApiError::unauthorized("no bearer token")),
+                }
+            }
             (authorization, _) => Some(state.caller(authorization.as_deref())?),
         };
         match (route.access, &caller) {
@@ -346,7 +564,7 @@ where
         (route.handler)(Request {
             state: state.clone(),
             params,
-            query: Query(parse_query(&raw_query)),
+            query,
             if_none_match: headers.if_none_match,
             body,
             caller,
@@ -356,6 +574,7 @@ where
     .await;
     let mut resp = result.unwrap_or_else(Reply::into_response);
     resp.extensions_mut().insert(RouteId(route.id));
+    add_cors(&state, origin.as_deref(), &mut resp);
     Ok(resp)
 }
 

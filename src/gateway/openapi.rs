@@ -82,9 +82,13 @@ fn implied_responses(route: &RouteSpec) -> Vec<(u16, &'static str)> {
     if route.access.reads_token() {
         implied.push((401, "no or bad token"));
     }
-    // The router refuses a caller without the route's role.
-    if matches!(route.access, Access::Organizer | Access::Admin) {
-        implied.push((403, "the caller lacks the role the route needs"));
+    // The router refuses a caller without the route's role, and a request signed in with a
+    // wiki's cookies that comes from another origin or (a write) lacks the wiki's CSRF token.
+    if route.access.reads_token() {
+        implied.push((
+            403,
+            "the caller lacks the route's role, or a cookie request's origin or CSRF token is wrong",
+        ));
     }
     if route.body.is_some() {
         implied.push((413, "the body is larger than MAX_BODY_BYTES"));

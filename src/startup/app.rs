@@ -132,6 +132,10 @@ impl Application {
                 metrics: metrics.clone(),
                 openapi: gateway::openapi::document(),
                 backlog: Default::default(),
+                sessions: gateway::sessions::WikiSessions::new(std::time::Duration::from_secs(
+                    settings.session_cache_secs.max(1),
+                ))
+                .context("cannot build the wiki session client")?,
             });
             Some(Gateway {
                 listener,

@@ -113,6 +113,11 @@ pub struct ServeSettings {
     #[arg(long, env = "MAX_BODY_BYTES", default_value_t = 64 * 1024)]
     pub max_body_bytes: u64,
 
+    /// How long a wiki session's identity is kept once the wiki confirmed it, in seconds:
+    /// only the first request of a session in that time asks the wiki.
+    #[arg(long, env = "SESSION_CACHE_SECS", default_value_t = 300)]
+    pub session_cache_secs: u64,
+
     /// How long in-flight requests may take to finish after SIGTERM, in seconds.
     #[arg(long, env = "SHUTDOWN_GRACE_SECS", default_value_t = 20)]
     pub shutdown_grace_secs: u64,

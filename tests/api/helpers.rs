@@ -76,6 +76,7 @@ pub fn test_settings(db: &str, prefix: &str) -> ServeSettings {
         no_workers: false,
         workers_only: false,
         max_body_bytes: 64 * 1024,
+        session_cache_secs: 300,
         shutdown_grace_secs: 5,
     }
 }

@@ -25,5 +25,6 @@ mod privacy;
 mod private;
 mod report;
 mod shutdown;
+mod signin;
 mod streams;
 mod warm_up;

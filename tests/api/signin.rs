@@ -1,0 +1,282 @@
+//! Signing in with the wiki: a real MediaWiki 1.39 (`crate::mediawiki`), users logged in
+//! through its Action API as a browser would, and the service used with nothing but the
+//! wiki's cookies and CSRF token.
+
+use std::path::PathBuf;
+
+use serde_json::{json, Value};
+
+use crate::cache::ongoing_event;
+use crate::helpers::*;
+use crate::mediawiki::{TestWiki, WikiSession};
+
+/// A `WIKIS_FILE` whose `testwiki` is this wiki, its users allowed to sign in with cookies.
+fn wikis_file(wiki: &TestWiki) -> PathBuf {
+    let dir = std::env::temp_dir().join(unique_name("wikis"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("wikis.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "[wikis.testwiki]\napi = \"{}\"\norigin = \"{}\"\nsessions = true\n",
+            wiki.api_url(),
+            wiki.origin()
+        ),
+    )
+    .unwrap();
+    file
+}
+
+/// A request with `session`'s cookies from the wiki's own pages (as the post-edit module
+/// sends it), and the CSRF token in the body for writes.
+fn from_wiki(
+    app: &TestApp,
+    wiki: &TestWiki,
+    session: &WikiSession,
+    method: reqwest::Method,
+    url: &str,
+) -> reqwest::RequestBuilder {
+    app.http
+        .request(method, url)
+        .header("cookie", session.cookie_header())
+        .header("origin", wiki.origin())
+}
+
+fn event(wikis: &[&str]) -> Value {
+    let mut e = ongoing_event();
+    e["wikis"] = json!(wikis);
+    e
+}
+
+async fn answer(resp: reqwest::RequestBuilder) -> (u16, Value, reqwest::header::HeaderMap) {
+    let resp = resp.send().await.unwrap();
+    let status = resp.status().as_u16();
+    let headers = resp.headers().clone();
+    let text = resp.text().await.unwrap();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        headers,
+    )
+}
+
+#[tokio::test]
+async fn a_wiki_user_registers_and_reads_with_the_wikis_cookies_one_wiki_call_per_session() {
+    let wiki = TestWiki::start().await;
+    let file = wikis_file(&wiki);
+    let app = spawn_app_with(|s| s.common.wikis_file = Some(file)).await;
+
+    // The organizer (the wiki gives their group the organizer right) creates an event.
+    let organizer = wiki.login(&wiki.organizer).await;
+    let mut body = event(&["testwiki"]);
+    body["token"] = json!(organizer.csrf_token());
+    let (s, v, h) = answer(
+        from_wiki(
+            &app,
+            &wiki,
+            &organizer,
+            reqwest::Method::POST,
+            &app.v0("/event_registration"),
+        )
+        .json(&body),
+    )
+    .await;
+    assert_eq!(s, 201, "{v}");
+    assert_eq!(
+        h.get("access-control-allow-origin").unwrap(),
+        &wiki.origin()
+    );
+    assert_eq!(h.get("access-control-allow-credentials").unwrap(), "true");
+    let id = v["id"].as_u64().unwrap();
+    let (_, ev) = app
+        .get_json(&app.v0(&format!("/event_registration/{id}")))
+        .await;
+    assert_eq!(ev["organizers"][0]["user_name"], wiki.organizer.name);
+
+    // A participant registers (token in the header this time) and reads their events.
+    let participant = wiki.login(&wiki.participant).await;
+    let (s, v, _) = answer(
+        from_wiki(
+            &app,
+            &wiki,
+            &participant,
+            reqwest::Method::PUT,
+            &app.v0(&format!("/event_registration/{id}/participants/self")),
+        )
+        .header("x-csrf-token", participant.csrf_token())
+        .json(&json!({"is_private": false})),
+    )
+    .await;
+    assert_eq!((s, &v), (200, &json!({"modified": true})));
+    for _ in 0..5 {
+        let (s, v, _) = answer(from_wiki(
+            &app,
+            &wiki,
+            &participant,
+            reqwest::Method::GET,
+            &app.url("/rest.php/v1/campaignevents/participant-events?ongoing=true&wiki=testwiki"),
+        ))
+        .await;
+        assert_eq!(s, 200, "{v}");
+        assert_eq!(v["events"][0]["id"], json!(id), "{v}");
+    }
+    // One userinfo call per session, however many requests it made.
+    assert_eq!(wiki.userinfo_calls(), 2);
+
+    // A new session's first requests, made at once, share one call.
+    let again = wiki.login(&wiki.participant).await;
+    let url = app.v0("/participant/self/events_for_edit?wiki=testwiki");
+    let reads = (0..6).map(|_| answer(from_wiki(&app, &wiki, &again, reqwest::Method::GET, &url)));
+    for (s, v, _) in futures::future::join_all(reads).await {
+        assert_eq!(s, 200, "{v}");
+        assert_eq!(v[0]["id"], json!(id), "{v}");
+    }
+    assert_eq!(wiki.userinfo_calls(), 3);
+
+    // With the wiki gone, a known session is still answered from memory; a new one is a 503
+    // (the wiki could not say), never a wrong 401.
+    let stranger = wiki.login(&wiki.admin).await;
+    drop(wiki);
+    let (s, v, _) =
+        answer(
+            app.http
+                .get(app.url(
+                    "/rest.php/v1/campaignevents/participant-events?ongoing=true&wiki=testwiki",
+                ))
+                .header("cookie", participant.cookie_header()),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let (s, v, h) =
+        answer(
+            app.http
+                .get(app.url(
+                    "/rest.php/v1/campaignevents/participant-events?ongoing=true&wiki=testwiki",
+                ))
+                .header("cookie", stranger.cookie_header()),
+        )
+        .await;
+    assert_eq!(
+        (s, assert_error_shape(s, &v).as_str()),
+        (503, "campaignevents-wiki-unavailable")
+    );
+    assert!(h.get("retry-after").is_some());
+}
+
+#[tokio::test]
+async fn cookie_requests_need_their_wikis_origin_and_csrf_token_and_cors_answers_only_the_wiki() {
+    let wiki = TestWiki::start().await;
+    let file = wikis_file(&wiki);
+    let app = spawn_app_with(|s| s.common.wikis_file = Some(file)).await;
+    let id = app.create_event(1, &event(&["testwiki"])).await;
+    let register = app.v0(&format!("/event_registration/{id}/participants/self"));
+    let participant = wiki.login(&wiki.participant).await;
+
+    // No cookie and no token: 401.
+    let (s, v, _) = answer(
+        app.http
+            .put(&register)
+            .header("origin", wiki.origin())
+            .json(&json!({"is_private": false})),
+    )
+    .await;
+    assert_eq!(
+        (s, assert_error_shape(s, &v).as_str()),
+        (401, "rest-unauthorized")
+    );
+    // The wiki's anonymous cookies are no one's: 401.
+    let anonymous = WikiSession::anonymous(&wiki);
+    let (s, v, _) = answer(
+        app.http
+            .get(app.v0("/participant/self/events_for_edit?wiki=testwiki"))
+            .header("cookie", format!("{}; x=1", anonymous.cookie_header())),
+    )
+    .await;
+    assert_eq!(
+        (s, assert_error_shape(s, &v).as_str()),
+        (401, "rest-unauthorized")
+    );
+    // A write without the CSRF token, or with a wrong one: 403 rest-badtoken, nothing written.
+    for token in [None, Some("0123456789abcdef+\\")] {
+        let mut req = from_wiki(&app, &wiki, &participant, reqwest::Method::PUT, &register);
+        if let Some(t) = token {
+            req = req.header("x-csrf-token", t);
+        }
+        let (s, v, _) = answer(req.json(&json!({"is_private": false}))).await;
+        assert_eq!(
+            (s, assert_error_shape(s, &v).as_str()),
+            (403, "rest-badtoken"),
+            "{token:?}"
+        );
+    }
+    assert_eq!(
+        app.count("SELECT count(*) FROM ce_participants", &[]).await,
+        0
+    );
+    // The cookies sent from another origin, naming the wiki: 403, whatever the token. (Naming
+    // no wiki, such a request is no one's: 401.)
+    let (s, v, h) = answer(
+        app.http
+            .put(format!("{register}?wiki=testwiki"))
+            .header("cookie", participant.cookie_header())
+            .header("origin", "http://evil.example")
+            .header("x-csrf-token", participant.csrf_token())
+            .json(&json!({"is_private": false})),
+    )
+    .await;
+    assert_eq!(
+        (s, assert_error_shape(s, &v).as_str()),
+        (403, "campaignevents-rest-bad-origin")
+    );
+    assert!(h.get("access-control-allow-origin").is_none());
+
+    // A preflight from the wiki's origin is answered with what it may send; from another
+    // origin it gets no CORS headers.
+    let preflight = |origin: String| {
+        app.http
+            .request(reqwest::Method::OPTIONS, &register)
+            .header("origin", origin)
+            .header("access-control-request-method", "PUT")
+            .header(
+                "access-control-request-headers",
+                "content-type,x-csrf-token",
+            )
+            .send()
+    };
+    let resp = preflight(wiki.origin()).await.unwrap();
+    assert_eq!(resp.status(), 204);
+    let h = resp.headers();
+    assert_eq!(h["access-control-allow-origin"], wiki.origin());
+    assert_eq!(h["access-control-allow-credentials"], "true");
+    let methods = h["access-control-allow-methods"].to_str().unwrap();
+    assert!(
+        methods.contains("PUT") && methods.contains("DELETE"),
+        "{methods}"
+    );
+    let allowed = h["access-control-allow-headers"]
+        .to_str()
+        .unwrap()
+        .to_ascii_lowercase();
+    assert!(allowed.contains("x-csrf-token") && allowed.contains("content-type"));
+    let resp = preflight("http://evil.example".into()).await.unwrap();
+    assert!(resp.headers().get("access-control-allow-origin").is_none());
+
+    // With the right token the same write goes through; a bearer token needs neither.
+    let (s, v, _) = answer(
+        from_wiki(&app, &wiki, &participant, reqwest::Method::PUT, &register)
+            .json(&json!({"is_private": false, "token": participant.csrf_token()})),
+    )
+    .await;
+    assert_eq!((s, &v), (200, &json!({"modified": true})));
+    let (s, _, _) = answer(
+        app.http
+            .put(&register)
+            .bearer_auth(token(77, "Bob", &[]))
+            .header("origin", "http://evil.example")
+            .json(&json!({"is_private": false})),
+    )
+    .await;
+    assert_eq!(s, 200);
+    // The token was checked once per session, then remembered.
+    assert_eq!(wiki.checktoken_calls(), 2);
+}
