@@ -179,6 +179,9 @@ async fn launch(
         prefix,
         http: reqwest::Client::builder()
             .timeout(Duration::from_secs(20))
+            // Below the server's keep-alive wait (HTTP_HEADER_READ_TIMEOUT_SECS, 10 s), so the
+            // client never sends on a connection the server is closing.
+            .pool_idle_timeout(Duration::from_secs(5))
             .build()
             .unwrap(),
         state,
