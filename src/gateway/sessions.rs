@@ -228,8 +228,8 @@ impl WikiSessions {
             caller: Caller {
                 user_id,
                 name: info.name,
-                organizer: info.rights.iter().any(|r| *r == site.organizer_right),
-                admin: info.groups.iter().any(|g| *g == site.admin_group),
+                organizer: info.rights.contains(&site.organizer_right),
+                admin: info.groups.contains(&site.admin_group),
             },
         })
     }
