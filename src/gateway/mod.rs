@@ -417,11 +417,25 @@ async fn session_caller(
             ));
         }
     }
-    let caller = state
-        .sessions
-        .caller(&wiki, site, cookies)
-        .await
-        .map_err(session_error)?;
+    // MediaWiki 1.45+'s `sessionJwt` cookie, where the wiki's key is configured, says who it is
+    // without asking the wiki; otherwise the wiki's userinfo does.
+    let session_jwt = cookies
+        .split(';')
+        .filter_map(|c| c.trim().split_once('='))
+        .find(|(name, _)| *name == "sessionJwt")
+        .map(|(_, value)| value);
+    let caller = match (session_jwt, &site.jwt) {
+        (Some(jwt), Some(_)) => state
+            .sessions
+            .jwt_caller(&wiki, site, jwt, sessions::jwt::Kind::SessionCookie)
+            .await
+            .map_err(session_error)?,
+        _ => state
+            .sessions
+            .caller(&wiki, site, cookies)
+            .await
+            .map_err(session_error)?,
+    };
     if *method != Method::GET && *method != Method::HEAD {
         let from_body = take_body_token(body);
         let token = headers
@@ -439,6 +453,37 @@ async fn session_caller(
         }
     }
     Ok(Some(caller))
+}
+
+/// The caller behind a bearer token: this service's own JWT, or else an access token of a
+/// wiki whose `jwt_issuer` and key are configured (Extension:OAuth's).
+async fn bearer_caller(state: &State, authorization: Option<&str>) -> Result<Caller, ApiError> {
+    let own = match state.caller(authorization) {
+        Ok(caller) => return Ok(caller),
+        Err(e) if e.status() == warp::http::StatusCode::UNAUTHORIZED => e,
+        Err(e) => return Err(e),
+    };
+    let Some(token) = authorization
+        .and_then(|h| {
+            h.strip_prefix("Bearer ")
+                .or_else(|| h.strip_prefix("bearer "))
+        })
+        .map(str::trim)
+    else {
+        return Err(own);
+    };
+    for (wiki, site) in state.wikis.iter().filter(|(_, s)| s.jwt.is_some()) {
+        match state
+            .sessions
+            .jwt_caller(wiki, site, token, sessions::jwt::Kind::AccessToken)
+            .await
+        {
+            Ok(caller) => return Ok(caller),
+            Err(sessions::SessionError::Anonymous) => continue,
+            Err(e) => return Err(session_error(e)),
+        }
+    }
+    Err(own)
 }
 
 /// Takes `token` out of a JSON object body (the CampaignEvents frontend sends the CSRF token
@@ -544,7 +589,7 @@ where
                     None => return Err(ApiError::unauthorized("no bearer token")),
                 }
             }
-            (authorization, _) => Some(state.caller(authorization.as_deref())?),
+            (authorization, _) => Some(bearer_caller(&state, authorization.as_deref()).await?),
         };
         match (route.access, &caller) {
             (Access::Organizer, Some(c)) if !c.may_create_events() => {

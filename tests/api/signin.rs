@@ -280,3 +280,204 @@ async fn cookie_requests_need_their_wikis_origin_and_csrf_token_and_cors_answers
     // The token was checked once per session, then remembered.
     assert_eq!(wiki.checktoken_calls(), 2);
 }
+
+/// The test key pair's files (`tests/fixtures`): the wiki signs with the private half, the
+/// service verifies with the public one.
+fn fixture(name: &str) -> PathBuf {
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures")).join(name)
+}
+
+/// A wiki whose JWTs (issuer: its origin, as MediaWiki's canonical server) the service verifies.
+fn wikis_file_with_jwt(wiki: &TestWiki) -> PathBuf {
+    let file = wikis_file(wiki);
+    let mut text = std::fs::read_to_string(&file).unwrap();
+    text.push_str(&format!(
+        "jwt_issuer = \"{}\"\njwt_public_key_file = \"{}\"\n",
+        wiki.origin(),
+        fixture("rs256-test-public.pem").display()
+    ));
+    std::fs::write(&file, text).unwrap();
+    file
+}
+
+/// Signs `claims` as MediaWiki does: RS256, header `{"typ":"JWT","alg":"RS256"}`, no `kid`.
+fn mw_jwt(claims: &Value, private_pem: &[u8]) -> String {
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
+    header.typ = Some("JWT".into());
+    jsonwebtoken::encode(
+        &header,
+        claims,
+        &jsonwebtoken::EncodingKey::from_rsa_pem(private_pem).unwrap(),
+    )
+    .unwrap()
+}
+
+/// Unix time with microseconds, as Extension:OAuth writes `iat`, `nbf` and `exp`.
+fn now_f() -> f64 {
+    chrono::Utc::now().timestamp_micros() as f64 / 1e6
+}
+
+/// An access token shaped as Extension:OAuth's `AccessTokenEntity` builds it.
+fn oauth_claims(iss: &str, sub: &str, exp_in: f64) -> Value {
+    let now = now_f();
+    json!({"aud": "0123456789abcdef0123456789abcdef", "jti": "5f1e2d3c4b5a69788796a5b4c3d2e1f0",
+           "iat": now, "nbf": now, "exp": now + exp_in, "sub": sub, "iss": iss,
+           "scopes": ["basic", "editpage"]})
+}
+
+/// The `sessionJwt` cookie's claims as MediaWiki core writes them: no `exp`, a soft expiry.
+fn session_claims(iss: &str, sub: &str, sxp_in: i64) -> Value {
+    let now = chrono::Utc::now().timestamp();
+    json!({"iss": iss, "sub": sub, "iat": now, "jti": "q83vEjRWeJCrze8SNFZ4kA==",
+           "sxp": now + sxp_in})
+}
+
+#[tokio::test]
+async fn mediawikis_own_jwts_sign_in_and_every_wrong_one_is_401() {
+    let wiki = TestWiki::start().await;
+    let file = wikis_file_with_jwt(&wiki);
+    let app = spawn_app_with(|s| s.common.wikis_file = Some(file)).await;
+    let key = std::fs::read(fixture("rs256-test-private.pem")).unwrap();
+    let iss = wiki.origin();
+    let id_of = |info: Value| info["query"]["userinfo"]["id"].as_u64().unwrap();
+    let organizer_id = id_of(wiki.login(&wiki.organizer).await.userinfo().await);
+    let participant_id = id_of(wiki.login(&wiki.participant).await.userinfo().await);
+
+    // An OAuth access token of the organizer creates an event: the name, and the right to
+    // create, come from the wiki's API.
+    let bearer = mw_jwt(
+        &oauth_claims(&iss, &format!("mw:local:my_wiki:{organizer_id}"), 3600.0),
+        &key,
+    );
+    let resp = app
+        .http
+        .post(app.v0("/event_registration"))
+        .bearer_auth(&bearer)
+        .json(&event(&["testwiki"]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+    let id = resp.json::<Value>().await.unwrap()["id"].as_u64().unwrap();
+    let (_, ev) = app
+        .get_json(&app.v0(&format!("/event_registration/{id}")))
+        .await;
+    assert_eq!(ev["organizers"][0]["user_name"], wiki.organizer.name);
+    assert_eq!(ev["organizers"][0]["user_id"], json!(organizer_id));
+
+    // The participant registers with an owner-only token (a plain decimal subject), and reads
+    // with the session cookie of MediaWiki 1.45+: no call to the wiki's userinfo.
+    let owner_only = mw_jwt(
+        &oauth_claims(&iss, &participant_id.to_string(), 3600.0),
+        &key,
+    );
+    let resp = app
+        .http
+        .put(app.v0(&format!("/event_registration/{id}/participants/self")))
+        .bearer_auth(&owner_only)
+        .json(&json!({"is_private": false}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let userinfo_before = wiki.userinfo_calls();
+    let cookie = mw_jwt(
+        &session_claims(&iss, &format!("mw:local:my_wiki:{participant_id}"), 3600),
+        &key,
+    );
+    let read = app.url("/rest.php/v1/campaignevents/participant-events?ongoing=true&wiki=testwiki");
+    let (s, v, _) = answer(
+        app.http
+            .get(&read)
+            .header("cookie", format!("sessionJwt={cookie}; other=1")),
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["events"][0]["id"], json!(id), "{v}");
+    assert_eq!(wiki.userinfo_calls(), userinfo_before);
+
+    // Every way to get one wrong is a 401.
+    let other_key = std::env::temp_dir().join(unique_name("other-key"));
+    let made = std::process::Command::new("openssl")
+        .args(["genrsa", "-out"])
+        .arg(&other_key)
+        .arg("2048")
+        .output()
+        .unwrap();
+    assert!(made.status.success());
+    let other_key_pem = std::fs::read(&other_key).unwrap();
+    let _ = std::fs::remove_file(&other_key);
+    let sub = format!("mw:local:my_wiki:{participant_id}");
+    let public_pem = std::fs::read(fixture("rs256-test-public.pem")).unwrap();
+    let hs256_with_public_key = jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &oauth_claims(&iss, &sub, 3600.0),
+        &jsonwebtoken::EncodingKey::from_secret(&public_pem),
+    )
+    .unwrap();
+    let unsigned = format!(
+        "{}.{}.",
+        base64url(br#"{"typ":"JWT","alg":"none"}"#),
+        base64url(oauth_claims(&iss, &sub, 3600.0).to_string().as_bytes())
+    );
+    for (what, bearer) in [
+        (
+            "another key",
+            mw_jwt(&oauth_claims(&iss, &sub, 3600.0), &other_key_pem),
+        ),
+        (
+            "another issuer",
+            mw_jwt(&oauth_claims("https://meta.example", &sub, 3600.0), &key),
+        ),
+        (
+            "expired exp",
+            mw_jwt(&oauth_claims(&iss, &sub, -120.0), &key),
+        ),
+        (
+            "the anonymous subject",
+            mw_jwt(&oauth_claims(&iss, "mw:anon", 3600.0), &key),
+        ),
+        ("alg none", unsigned),
+        ("HS256 with the public key as secret", hs256_with_public_key),
+    ] {
+        let (s, v, _) = answer(app.http.get(&read).bearer_auth(&bearer)).await;
+        assert_eq!(
+            (s, assert_error_shape(s, &v).as_str()),
+            (401, "rest-unauthorized"),
+            "{what}: {v}"
+        );
+    }
+    // A session cookie past its soft expiry (plus MediaWiki's minute), or with no expiry.
+    let stale = mw_jwt(&session_claims(&iss, &sub, -120), &key);
+    let mut no_expiry = session_claims(&iss, &sub, 0);
+    no_expiry.as_object_mut().unwrap().remove("sxp");
+    for cookie in [stale, mw_jwt(&no_expiry, &key)] {
+        let (s, v, _) = answer(
+            app.http
+                .get(&read)
+                .header("cookie", format!("sessionJwt={cookie}")),
+        )
+        .await;
+        assert_eq!(
+            (s, assert_error_shape(s, &v).as_str()),
+            (401, "rest-unauthorized"),
+            "{v}"
+        );
+    }
+}
+
+/// Base64url without padding, as JWTs are written (for a token no library would sign).
+fn base64url(bytes: &[u8]) -> String {
+    const ABC: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, b)| n | (u32::from(*b) << (16 - 8 * i)));
+        for i in 0..=chunk.len() {
+            out.push(char::from(ABC[((n >> (18 - 6 * i)) & 63) as usize]));
+        }
+    }
+    out
+}
