@@ -14,6 +14,30 @@
 
 mod support;
 
+/// The test suite's real-MediaWiki harness (a fresh wiki served by `php -S`), for the read
+/// signed in with a wiki session; it needs these two helpers of the suite's.
+#[path = "../tests/api/mediawiki.rs"]
+mod mediawiki;
+mod helpers {
+    /// A port nothing listens on now.
+    pub fn free_port() -> u16 {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("a free port")
+    }
+
+    pub fn unique_name(kind: &str) -> String {
+        use std::sync::atomic::{AtomicU32, Ordering};
+        static N: AtomicU32 = AtomicU32::new(0);
+        format!(
+            "{kind}_{}_{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        )
+    }
+}
+
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -29,6 +53,8 @@ use campaign_events_actors::{Cache, CacheConfig, SystemClock};
 const CONCURRENCY: usize = 32;
 /// Users registered for ongoing events in the HTTP run.
 const HTTP_PARTICIPANTS: i64 = 100_000;
+/// The wiki's users whose reads carry its session cookies.
+const SESSIONS: usize = 32;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -200,18 +226,25 @@ impl Drop for Server {
     }
 }
 
-async fn serve(url: &str, mode: &str, port: u16, prefix: &str) -> anyhow::Result<Server> {
-    let child = Command::new(env!("CARGO_BIN_EXE_campaign-events"))
-        .arg("serve")
+async fn serve(
+    url: &str,
+    mode: &str,
+    port: u16,
+    prefix: &str,
+    wikis_file: Option<&std::path::Path>,
+) -> anyhow::Result<Server> {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_campaign-events"));
+    cmd.arg("serve")
         .env("DATABASE_URL", url)
         .env("STREAM_PREFIX", prefix)
         .env("CACHE_MODE", mode)
         .env("LISTEN_ADDR", format!("127.0.0.1:{port}"))
         .env("RUST_LOG", "warn")
-        .env_remove("WIKIS_FILE")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()?;
+        .env_remove("WIKIS_FILE");
+    if let Some(file) = wikis_file {
+        cmd.env("WIKIS_FILE", file);
+    }
+    let child = cmd.stdout(Stdio::null()).stderr(Stdio::inherit()).spawn()?;
     let server = Server(child);
     let http = reqwest::Client::new();
     let deadline = Instant::now() + Duration::from_secs(120);
@@ -272,12 +305,25 @@ impl Samples {
 /// shared and noisy) then spreads over all scenarios instead of favouring one.
 const ROUNDS: u32 = 5;
 
+/// How a request proves who it is: a header and its value (a bearer token, or a wiki's
+/// session cookies).
+type Auth = (&'static str, String);
+
+fn bearers(tokens: impl IntoIterator<Item = String>) -> Arc<Vec<Auth>> {
+    Arc::new(
+        tokens
+            .into_iter()
+            .map(|t| ("authorization", format!("Bearer {t}")))
+            .collect(),
+    )
+}
+
 /// `CONCURRENCY` workers on keep-alive connections for `dur`, each request with the next
-/// token of `tokens` (or none).
+/// credentials of `tokens` (or none).
 async fn load(
     http: &reqwest::Client,
     url: &str,
-    tokens: &Arc<Vec<String>>,
+    tokens: &Arc<Vec<Auth>>,
     dur: Duration,
     into: &mut Samples,
 ) {
@@ -293,7 +339,8 @@ async fn load(
             while Instant::now() < end {
                 let mut req = http.get(&url);
                 if !tokens.is_empty() {
-                    req = req.bearer_auth(&tokens[i % tokens.len()]);
+                    let (name, value) = &tokens[i % tokens.len()];
+                    req = req.header(*name, value);
                 }
                 i += CONCURRENCY;
                 let t = Instant::now();
@@ -319,8 +366,37 @@ async fn load(
 
 async fn http_scenarios(url: &str, secs: u64) -> anyhow::Result<String> {
     let prefix = format!("bench{}_", std::process::id());
-    let cached = serve(url, "actors", 18480, &format!("{prefix}a")).await?;
-    let dbmode = serve(url, "db", 18481, &format!("{prefix}d")).await?;
+    // A real wiki whose signed-in users the cached instance accepts by their session cookies.
+    let wiki = mediawiki::TestWiki::start().await;
+    let mut sessions = Vec::new();
+    let mut session_users = Vec::new();
+    for i in 0..SESSIONS {
+        let user = wiki.create_user(&format!("Reader{i}"), &[]).await;
+        let session = wiki.login(&user).await;
+        let id = session.userinfo().await["query"]["userinfo"]["id"]
+            .as_u64()
+            .unwrap_or_default();
+        session_users.push(id);
+        sessions.push(("cookie", session.cookie_header()));
+    }
+    let wikis_file = std::env::temp_dir().join(format!("{prefix}wikis.toml"));
+    std::fs::write(
+        &wikis_file,
+        format!(
+            "[wikis]\nptwiki = \"{0}\"\n[wikis.testwiki]\napi = \"{0}\"\norigin = \"{1}\"\nsessions = true\n",
+            wiki.api_url(),
+            wiki.origin()
+        ),
+    )?;
+    let cached = serve(
+        url,
+        "actors",
+        18480,
+        &format!("{prefix}a"),
+        Some(&wikis_file),
+    )
+    .await?;
+    let dbmode = serve(url, "db", 18481, &format!("{prefix}d"), None).await?;
     let mint = |u: u64| {
         auth::mint(
             DEV_JWT_SECRET,
@@ -332,18 +408,15 @@ async fn http_scenarios(url: &str, secs: u64) -> anyhow::Result<String> {
         .unwrap()
     };
     // Participants spread over the whole range; non-participants above it.
-    let with: Arc<Vec<String>> = Arc::new(
-        (0..2000)
-            .map(|i| mint(1 + i * (HTTP_PARTICIPANTS as u64 / 2000)))
-            .collect(),
-    );
-    let without: Arc<Vec<String>> = Arc::new(
-        (0..2000)
-            .map(|i| mint(HTTP_PARTICIPANTS as u64 + 1 + i))
-            .collect(),
-    );
+    let with = bearers((0..2000).map(|i| mint(1 + i * (HTTP_PARTICIPANTS as u64 / 2000))));
+    let without = bearers((0..2000).map(|i| mint(HTTP_PARTICIPANTS as u64 + 1 + i)));
+    // The wiki's readers (participants too: their ids are in the seeded range), by session
+    // cookie and by bearer token, on the same read: the difference is the sign-in alone.
+    let by_session: Arc<Vec<Auth>> = Arc::new(sessions);
+    let by_bearer = bearers(session_users.iter().map(|u| mint(*u)));
     let read = "/rest.php/v1/campaignevents/participant-events?ongoing=true&wiki=ptwiki";
-    let scenarios: Vec<(&str, String, Arc<Vec<String>>)> = vec![
+    let wiki_read = "/rest.php/v1/campaignevents/participant-events?ongoing=true&wiki=testwiki";
+    let scenarios: Vec<(&str, String, Arc<Vec<Auth>>)> = vec![
         (
             "/healthz (HTTP floor)",
             "http://127.0.0.1:18480/healthz".into(),
@@ -370,6 +443,16 @@ async fn http_scenarios(url: &str, secs: u64) -> anyhow::Result<String> {
             "CACHE_MODE=db read, user without ongoing events",
             format!("http://127.0.0.1:18481{read}"),
             without,
+        ),
+        (
+            "cached read, signed in with a wiki session cookie",
+            format!("http://127.0.0.1:18480{wiki_read}"),
+            by_session,
+        ),
+        (
+            "cached read, the same users with a bearer token",
+            format!("http://127.0.0.1:18480{wiki_read}"),
+            by_bearer,
         ),
     ];
     let http = reqwest::Client::builder()
@@ -400,6 +483,9 @@ async fn http_scenarios(url: &str, secs: u64) -> anyhow::Result<String> {
         .zip(samples.into_iter().map(Samples::outcome))
         .collect();
     drop((cached, dbmode));
+    let userinfo_calls = wiki.userinfo_calls();
+    drop(wiki);
+    let _ = std::fs::remove_file(&wikis_file);
     let js = campaign_events::infra::nats::jetstream(
         campaign_events::infra::nats::connect("nats://127.0.0.1:4222").await?,
     );
@@ -429,6 +515,16 @@ async fn http_scenarios(url: &str, secs: u64) -> anyhow::Result<String> {
         ));
     }
     let check = |ok: bool| if ok { "met" } else { "NOT met" };
+    let (session, bearer) = (results[5].1.rps, results[6].1.rps);
+    out.push_str(&format!(
+        "\nSigned in with the wiki: {SESSIONS} users of a real MediaWiki 1.39 (served by `php -S` \
+         on this machine), each logged in through its API; their reads carry the wiki's session \
+         cookies, and the same users' reads carry a bearer token, on the same URL. The wiki was \
+         asked {userinfo_calls} times in all (once per session, during the warm-up). Session \
+         cookie vs bearer token: **{:.0}%** (within 10%: {}).\n",
+        session / bearer * 100.0,
+        check(session / bearer >= 0.90),
+    ));
     let (with, without) = (results[1].1.rps, results[2].1.rps);
     out.push_str(&format!(
         "\nCached vs database, users with ongoing events: **{:.1}×**; without: **{:.1}×**.\n\n\
