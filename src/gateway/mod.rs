@@ -586,7 +586,11 @@ where
                 match session {
                     Some(c) => Some(c),
                     None if access == Access::Optional => None,
-                    None => return Err(ApiError::unauthorized("no bearer token")),
+                    None => {
+                        return Err(ApiError::unauthorized(
+                            "no bearer token, and no session cookies of a wiki that accepts them",
+                        ))
+                    }
                 }
             }
             (authorization, _) => Some(bearer_caller(&state, authorization.as_deref()).await?),

@@ -108,6 +108,35 @@ async fn a_wiki_user_registers_and_reads_with_the_wikis_cookies_one_wiki_call_pe
     )
     .await;
     assert_eq!((s, &v), (200, &json!({"modified": true})));
+    // Rights come from the wiki: without the organizer right no event is created; the admin
+    // group's members (sysop) are admins, others are not.
+    let mut body = event(&["testwiki"]);
+    body["token"] = json!(participant.csrf_token());
+    let (s, v, _) = answer(
+        from_wiki(
+            &app,
+            &wiki,
+            &participant,
+            reqwest::Method::POST,
+            &app.v0("/event_registration"),
+        )
+        .json(&body),
+    )
+    .await;
+    assert_eq!(
+        (s, assert_error_shape(s, &v).as_str()),
+        (403, "campaignevents-rest-createevent-permission-denied")
+    );
+    let dead_letters = app.v0("/dead_letters?wiki=testwiki");
+    let (s, _, _) = answer(from_wiki(
+        &app,
+        &wiki,
+        &participant,
+        reqwest::Method::GET,
+        &dead_letters,
+    ))
+    .await;
+    assert_eq!(s, 403);
     for _ in 0..5 {
         let (s, v, _) = answer(from_wiki(
             &app,
@@ -122,6 +151,16 @@ async fn a_wiki_user_registers_and_reads_with_the_wikis_cookies_one_wiki_call_pe
     }
     // One userinfo call per session, however many requests it made.
     assert_eq!(wiki.userinfo_calls(), 2);
+    let admin = wiki.login(&wiki.admin).await;
+    let (s, v, _) = answer(from_wiki(
+        &app,
+        &wiki,
+        &admin,
+        reqwest::Method::GET,
+        &dead_letters,
+    ))
+    .await;
+    assert_eq!(s, 200, "{v}");
 
     // A new session's first requests, made at once, share one call.
     let again = wiki.login(&wiki.participant).await;
@@ -131,7 +170,7 @@ async fn a_wiki_user_registers_and_reads_with_the_wikis_cookies_one_wiki_call_pe
         assert_eq!(s, 200, "{v}");
         assert_eq!(v[0]["id"], json!(id), "{v}");
     }
-    assert_eq!(wiki.userinfo_calls(), 3);
+    assert_eq!(wiki.userinfo_calls(), 4);
 
     // With the wiki gone, a known session is still answered from memory; a new one is a 503
     // (the wiki could not say), never a wrong 401.
