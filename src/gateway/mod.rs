@@ -577,24 +577,35 @@ where
     let query = Query(parse_query(&raw_query));
     let origin = headers.origin.clone();
     let result = async {
-        let caller = match (&headers.authorization, route.access) {
-            (_, Access::Public) => None,
-            (None, access) => {
-                let session =
-                    session_caller(&state, route, &method, &params, &query, &mut body, &headers)
-                        .await?;
-                match session {
-                    Some(c) => Some(c),
-                    None if access == Access::Optional => None,
-                    None => {
-                        return Err(ApiError::unauthorized(
+        let caller =
+            match (&headers.authorization, route.access) {
+                (_, Access::Public) => None,
+                (None, access) => {
+                    let session = match session_caller(
+                        &state, route, &method, &params, &query, &mut body, &headers,
+                    )
+                    .await
+                    {
+                        // Cookies the wiki calls no one's are an anonymous reader where one may
+                        // read anonymously.
+                        Err(e)
+                            if access == Access::Optional
+                                && e.status() == warp::http::StatusCode::UNAUTHORIZED =>
+                        {
+                            None
+                        }
+                        other => other?,
+                    };
+                    match session {
+                        Some(c) => Some(c),
+                        None if access == Access::Optional => None,
+                        None => return Err(ApiError::unauthorized(
                             "no bearer token, and no session cookies of a wiki that accepts them",
-                        ))
+                        )),
                     }
                 }
-            }
-            (authorization, _) => Some(bearer_caller(&state, authorization.as_deref()).await?),
-        };
+                (authorization, _) => Some(bearer_caller(&state, authorization.as_deref()).await?),
+            };
         match (route.access, &caller) {
             (Access::Organizer, Some(c)) if !c.may_create_events() => {
                 return Err(ApiError::forbidden(

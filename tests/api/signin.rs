@@ -235,6 +235,16 @@ async fn cookie_requests_need_their_wikis_origin_and_csrf_token_and_cors_answers
         (s, assert_error_shape(s, &v).as_str()),
         (401, "rest-unauthorized")
     );
+    // ... but where anyone may read, they are an anonymous reader.
+    let (s, v, _) = answer(
+        app.http
+            .get(app.v0(&format!(
+                "/event_registration/{id}/contributions?wiki=testwiki"
+            )))
+            .header("cookie", format!("{}; x=1", anonymous.cookie_header())),
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
     // A write without the CSRF token, or with a wrong one: 403 rest-badtoken, nothing written.
     for token in [None, Some("0123456789abcdef+\\")] {
         let mut req = from_wiki(&app, &wiki, &participant, reqwest::Method::PUT, &register);
