@@ -67,16 +67,15 @@ pub struct State {
 pub type Shared = Arc<State>;
 
 impl State {
-    /// The caller behind an `Authorization: Bearer` header, or 401.
+    /// The caller behind an `Authorization: Bearer` header carrying this service's own JWT,
+    /// or 401.
     pub fn caller(&self, authorization: Option<&str>) -> Result<Caller, ApiError> {
-        let header = authorization.ok_or_else(|| ApiError::unauthorized("no bearer token"))?;
-        let token = header
-            .strip_prefix("Bearer ")
-            .or_else(|| header.strip_prefix("bearer "))
-            .ok_or_else(|| {
-                ApiError::unauthorized("the Authorization header must be `Bearer <token>`")
-            })?;
-        self.verifier.verify(token.trim()).map_err(|e| match e {
+        self.own_token_caller(bearer_token(authorization)?)
+    }
+
+    /// The caller a token of this service's names (`400` for a name that is no user name).
+    fn own_token_caller(&self, token: &str) -> Result<Caller, ApiError> {
+        self.verifier.verify(token).map_err(|e| match e {
             crate::gateway::auth::TokenError::BadName => ApiError::new(
                 warp::http::StatusCode::BAD_REQUEST,
                 "rest-invalid-user-name",
@@ -458,19 +457,11 @@ async fn session_caller(
 /// The caller behind a bearer token: this service's own JWT, or else an access token of a
 /// wiki whose `jwt_issuer` and key are configured (Extension:OAuth's).
 async fn bearer_caller(state: &State, authorization: Option<&str>) -> Result<Caller, ApiError> {
-    let own = match state.caller(authorization) {
+    let token = bearer_token(authorization)?;
+    let own = match state.own_token_caller(token) {
         Ok(caller) => return Ok(caller),
         Err(e) if e.status() == warp::http::StatusCode::UNAUTHORIZED => e,
         Err(e) => return Err(e),
-    };
-    let Some(token) = authorization
-        .and_then(|h| {
-            h.strip_prefix("Bearer ")
-                .or_else(|| h.strip_prefix("bearer "))
-        })
-        .map(str::trim)
-    else {
-        return Err(own);
     };
     for (wiki, site) in state.wikis.iter().filter(|(_, s)| s.jwt.is_some()) {
         match state
@@ -484,6 +475,16 @@ async fn bearer_caller(state: &State, authorization: Option<&str>) -> Result<Cal
         }
     }
     Err(own)
+}
+
+/// The token of an `Authorization: Bearer <token>` header, or 401 saying what is wrong.
+fn bearer_token(authorization: Option<&str>) -> Result<&str, ApiError> {
+    let header = authorization.ok_or_else(|| ApiError::unauthorized("no bearer token"))?;
+    header
+        .strip_prefix("Bearer ")
+        .or_else(|| header.strip_prefix("bearer "))
+        .map(str::trim)
+        .ok_or_else(|| ApiError::unauthorized("the Authorization header must be `Bearer <token>`"))
 }
 
 /// Takes `token` out of a JSON object body (the CampaignEvents frontend sends the CSRF token

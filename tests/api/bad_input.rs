@@ -221,10 +221,9 @@ async fn bad_path_ids_are_400_not_404_or_500() {
 
 #[tokio::test]
 async fn with_a_wikis_file_only_known_wikis_are_accepted() {
-    let dir = std::env::temp_dir().join(unique_name("wikis"));
-    std::fs::create_dir_all(&dir).unwrap();
-    let file = dir.join("wikis.toml");
-    std::fs::write(&file, "[wikis]\nptwiki = \"http://127.0.0.1:1/w/api.php\"\nenwiki = \"http://127.0.0.1:1/w/api.php\"\n").unwrap();
+    let file = write_wikis_file(
+        "[wikis]\nptwiki = \"http://127.0.0.1:1/w/api.php\"\nenwiki = \"http://127.0.0.1:1/w/api.php\"\n",
+    );
     let app = spawn_app_with(|s| s.common.wikis_file = Some(file.clone())).await;
     let event = app.create_event(7, &event_body()).await;
     expect_rejected(
@@ -236,7 +235,7 @@ async fn with_a_wikis_file_only_known_wikis_are_accepted() {
         "campaignevents-error-invalid-wikis",
     )
     .await;
-    let _ = std::fs::remove_dir_all(dir);
+    let _ = std::fs::remove_dir_all(file.parent().unwrap());
 }
 
 #[tokio::test]

@@ -107,20 +107,21 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut ServeSettings)) -> TestApp 
     start(settings, Arc::new(SystemClock)).await
 }
 
-/// Writes a `WIKIS_FILE` naming `ptwiki` (and `enwiki`) at this mock wiki's API.
-pub fn wikis_file_for(wiki: &crate::wiki::MockWiki) -> std::path::PathBuf {
+/// Writes `toml` as a `WIKIS_FILE` in a directory of its own; returns its path.
+pub fn write_wikis_file(toml: &str) -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(unique_name("wikis"));
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join("wikis.toml");
-    std::fs::write(
-        &file,
-        format!(
-            "[wikis]\nptwiki = \"{0}\"\nenwiki = \"{0}\"\n",
-            wiki.api_url()
-        ),
-    )
-    .unwrap();
+    std::fs::write(&file, toml).unwrap();
     file
+}
+
+/// Writes a `WIKIS_FILE` naming `ptwiki` (and `enwiki`) at this mock wiki's API.
+pub fn wikis_file_for(wiki: &crate::wiki::MockWiki) -> std::path::PathBuf {
+    write_wikis_file(&format!(
+        "[wikis]\nptwiki = \"{0}\"\nenwiki = \"{0}\"\n",
+        wiki.api_url()
+    ))
 }
 
 /// An app whose wikis are served by `wiki`.

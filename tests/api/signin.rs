@@ -10,21 +10,17 @@ use crate::cache::ongoing_event;
 use crate::helpers::*;
 use crate::mediawiki::{TestWiki, WikiSession};
 
-/// A `WIKIS_FILE` whose `testwiki` is this wiki, its users allowed to sign in with cookies.
-fn wikis_file(wiki: &TestWiki) -> PathBuf {
-    let dir = std::env::temp_dir().join(unique_name("wikis"));
-    std::fs::create_dir_all(&dir).unwrap();
-    let file = dir.join("wikis.toml");
-    std::fs::write(
-        &file,
-        format!(
-            "[wikis.testwiki]\napi = \"{}\"\norigin = \"{}\"\nsessions = true\n",
-            wiki.api_url(),
-            wiki.origin()
-        ),
+/// The `WIKIS_FILE` entry of `testwiki`, this wiki, its users allowed to sign in with cookies.
+fn testwiki_entry(wiki: &TestWiki) -> String {
+    format!(
+        "[wikis.testwiki]\napi = \"{}\"\norigin = \"{}\"\nsessions = true\n",
+        wiki.api_url(),
+        wiki.origin()
     )
-    .unwrap();
-    file
+}
+
+fn wikis_file(wiki: &TestWiki) -> PathBuf {
+    write_wikis_file(&testwiki_entry(wiki))
 }
 
 /// A request with `session`'s cookies from the wiki's own pages (as the post-edit module
@@ -338,15 +334,12 @@ fn fixture(name: &str) -> PathBuf {
 
 /// A wiki whose JWTs (issuer: its origin, as MediaWiki's canonical server) the service verifies.
 fn wikis_file_with_jwt(wiki: &TestWiki) -> PathBuf {
-    let file = wikis_file(wiki);
-    let mut text = std::fs::read_to_string(&file).unwrap();
-    text.push_str(&format!(
-        "jwt_issuer = \"{}\"\njwt_public_key_file = \"{}\"\n",
+    write_wikis_file(&format!(
+        "{}jwt_issuer = \"{}\"\njwt_public_key_file = \"{}\"\n",
+        testwiki_entry(wiki),
         wiki.origin(),
         fixture("rs256-test-public.pem").display()
-    ));
-    std::fs::write(&file, text).unwrap();
-    file
+    ))
 }
 
 /// Signs `claims` as MediaWiki does: RS256, header `{"typ":"JWT","alg":"RS256"}`, no `kid`.
