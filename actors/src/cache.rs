@@ -9,7 +9,7 @@ use std::time::Duration as StdDuration;
 use actix::prelude::*;
 use chrono::Duration;
 
-use crate::change::{Change, ParticipantChange};
+use crate::change::{Attending, Change, ParticipantChange, Registration};
 use crate::clock::SharedClock;
 use crate::directory::{EventDirectory, Upsert};
 use crate::domain::{EventFacts, EventId, UserId};
@@ -140,7 +140,7 @@ impl Cache {
 
     /// The user's ongoing events, sorted by id. No actor: empty, with no hop. The lookup is
     /// counted as `Hit` or `Empty` here; a caller that falls back on error counts `Fallback`.
-    pub async fn ongoing(&self, user: UserId) -> Result<Vec<Arc<EventFacts>>, AskError> {
+    pub async fn ongoing(&self, user: UserId) -> Result<Vec<Attending>, AskError> {
         // An actor that stopped between the lookup and the ask has a closed mailbox; looking up
         // again finds its successor or no one (invariant 3). Under a storm of joins and leaves
         // this can repeat; past a few tries the caller asks the database instead.
@@ -206,7 +206,7 @@ impl Cache {
                 .get(p.event_id)
                 .is_some_and(|f| f.window.is_ongoing_at(now))
             {
-                self.core.join(p.user_id, p.event_id, p.version);
+                self.core.join(p.user_id, p.event_id, p.registration());
             }
         } else {
             self.core.leave(p.user_id, p.event_id, p.version);
@@ -233,18 +233,18 @@ impl Cache {
         let snapshot = store.ongoing_memberships(now).await?;
         let mut memberships = 0;
         let mut users = 0;
-        let mut current: Option<(UserId, Vec<(EventId, i64)>)> = None;
+        let mut current: Option<(UserId, Vec<(EventId, Registration)>)> = None;
         for row in snapshot.rows.into_iter().filter(|r| r.active) {
-            let (user, event, version) = (row.user, row.event, row.version);
+            let (user, event, registration) = (row.user, row.event, row.registration());
             memberships += 1;
             match &mut current {
-                Some((u, list)) if *u == user => list.push((event, version)),
+                Some((u, list)) if *u == user => list.push((event, registration)),
                 _ => {
                     if let Some((u, list)) = current.take() {
                         self.load_user(u, list);
                         users += 1;
                     }
-                    current = Some((user, vec![(event, version)]));
+                    current = Some((user, vec![(event, registration)]));
                 }
             }
         }
@@ -263,9 +263,9 @@ impl Cache {
     /// Seeds one user at warm-up, skipping memberships an unregistration already overtook.
     /// Each membership is a versioned join, checked against tombstones under the shard lock,
     /// so a change applied while warm-up runs is never undone by the older snapshot.
-    fn load_user(&self, user: UserId, list: Vec<(EventId, i64)>) {
-        for (event, version) in list {
-            self.core.join(user, event, version);
+    fn load_user(&self, user: UserId, list: Vec<(EventId, Registration)>) {
+        for (event, registration) in list {
+            self.core.join(user, event, registration);
         }
     }
 
@@ -337,13 +337,13 @@ impl Cache {
             .get(event)
             .is_some_and(|f| f.window.is_ongoing_at(now))
         {
-            let participants: HashMap<UserId, i64> =
+            let participants: HashMap<UserId, Registration> =
                 store.participants_of(event).await?.into_iter().collect();
             reloaded = participants.len();
-            for (user, version) in participants {
+            for (user, registration) in participants {
                 let mut list = store.user_memberships(user, now).await?;
                 list.retain(|(e, _)| *e != event);
-                list.push((event, version));
+                list.push((event, registration));
                 self.core.reset(user, list);
             }
         }

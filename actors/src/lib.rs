@@ -26,7 +26,7 @@ pub mod system_thread;
 pub mod user_cache;
 
 pub use cache::{AskError, Cache, CacheConfig, WarmUpReport};
-pub use change::{Change, ParticipantChange};
+pub use change::{Attending, Change, ParticipantChange, Registration};
 pub use clock::{Clock, ManualClock, SharedClock, SystemClock};
 pub use stats::{CacheStats, Lookup};
 pub use store::{MembershipRow, Snapshot, Store, StoreError, StoreFuture};

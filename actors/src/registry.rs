@@ -11,9 +11,10 @@ use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 
+use crate::change::{Attending, Registration};
 use crate::clock::SharedClock;
 use crate::directory::EventDirectory;
-use crate::domain::{EventFacts, EventId, UserId};
+use crate::domain::{EventId, UserId};
 use crate::stats::CacheStats;
 use crate::user_cache::{Correct, EventChanged, Expire, Join, Leave, Reset, UserCache};
 
@@ -47,7 +48,7 @@ struct Entry {
     /// published answer is exactly what asking it would return: a read takes it without a
     /// hop. Otherwise the read asks the actor, queued behind the pending changes, so a caller
     /// always reads its own writes.
-    published: Option<(u64, Arc<[Arc<EventFacts>]>)>,
+    published: Option<(u64, Arc<[Attending]>)>,
 }
 
 /// How a read of one user can be answered.
@@ -55,7 +56,7 @@ pub enum ReadPath {
     /// No actor: no ongoing events.
     NoActor,
     /// The actor's published memberships, current (nothing in flight). Filter by "now".
-    Published(Arc<[Arc<EventFacts>]>),
+    Published(Arc<[Attending]>),
     /// Changes are in flight: ask the actor.
     Ask(Addr<UserCache>),
 }
@@ -152,7 +153,7 @@ impl RegistryCore {
         user: UserId,
         incarnation: u64,
         handled: u64,
-        events: Arc<[Arc<EventFacts>]>,
+        events: Arc<[Attending]>,
     ) {
         let mut shard = self.lock(self.shard_of(user));
         if let Some(e) = shard.users.get_mut(&user) {
@@ -170,20 +171,28 @@ impl RegistryCore {
         shard.users.get(&user).map(|e| e.addr.clone())
     }
 
-    /// The user takes part in `event` (already checked to be ongoing) as of `version`.
-    pub fn join(self: &Arc<Self>, user: UserId, event: EventId, version: i64) {
+    /// The user takes part in `event` (already checked to be ongoing) as of the
+    /// registration's version.
+    pub fn join(self: &Arc<Self>, user: UserId, event: EventId, registration: Registration) {
         let s = self.shard_of(user);
         let mut shard = self.lock(s);
         if shard
             .tombstones
             .get(&(user, event))
-            .is_some_and(|(v, _)| *v >= version)
+            .is_some_and(|(v, _)| *v >= registration.version)
         {
             return;
         }
-        self.deliver(&mut shard, s, user, Join { event, version }, || {
-            vec![(event, version)]
-        });
+        self.deliver(
+            &mut shard,
+            s,
+            user,
+            Join {
+                event,
+                registration,
+            },
+            || vec![(event, registration)],
+        );
     }
 
     /// The user left `event` as of `version`.
@@ -208,7 +217,7 @@ impl RegistryCore {
         user: UserId,
         event: EventId,
         expect: i64,
-        to: Option<i64>,
+        to: Option<Registration>,
     ) {
         let s = self.shard_of(user);
         let mut shard = self.lock(s);
@@ -226,7 +235,7 @@ impl RegistryCore {
         user: UserId,
         event: EventId,
         expect: i64,
-        row: Option<(i64, bool)>,
+        row: Option<(Registration, bool)>,
     ) -> bool {
         let s = self.shard_of(user);
         let mut shard = self.lock(s);
@@ -234,17 +243,24 @@ impl RegistryCore {
             return false;
         }
         match row {
-            Some((version, true)) => {
+            Some((registration, true)) => {
                 shard.tombstones.remove(&(user, event));
-                self.deliver(&mut shard, s, user, Join { event, version }, || {
-                    vec![(event, version)]
-                });
+                self.deliver(
+                    &mut shard,
+                    s,
+                    user,
+                    Join {
+                        event,
+                        registration,
+                    },
+                    || vec![(event, registration)],
+                );
                 true
             }
-            Some((version, false)) => {
+            Some((registration, false)) => {
                 shard
                     .tombstones
-                    .insert((user, event), (version, Instant::now()));
+                    .insert((user, event), (registration.version, Instant::now()));
                 false
             }
             None => {
@@ -255,7 +271,7 @@ impl RegistryCore {
     }
 
     /// Replaces the user's memberships wholesale (warm-up, purge, reconciliation).
-    pub fn reset(self: &Arc<Self>, user: UserId, memberships: Vec<(EventId, i64)>) {
+    pub fn reset(self: &Arc<Self>, user: UserId, memberships: Vec<(EventId, Registration)>) {
         let s = self.shard_of(user);
         let mut shard = self.lock(s);
         let seed = memberships.clone();
@@ -302,7 +318,7 @@ impl RegistryCore {
         s: usize,
         user: UserId,
         msg: M,
-        seed: impl FnOnce() -> Vec<(EventId, i64)>,
+        seed: impl FnOnce() -> Vec<(EventId, Registration)>,
     ) where
         M: Message<Result = ()> + Send + 'static,
         UserCache: Handler<M>,
@@ -332,7 +348,12 @@ impl RegistryCore {
         shard.users.insert(user, entry);
     }
 
-    fn spawn(self: &Arc<Self>, s: usize, user: UserId, seed: Vec<(EventId, i64)>) -> Entry {
+    fn spawn(
+        self: &Arc<Self>,
+        s: usize,
+        user: UserId,
+        seed: Vec<(EventId, Registration)>,
+    ) -> Entry {
         let incarnation = self.next_incarnation.fetch_add(1, Ordering::Relaxed);
         let core = self.clone();
         let clock = self.clock.clone();

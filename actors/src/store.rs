@@ -6,6 +6,7 @@ use std::pin::Pin;
 
 use chrono::{DateTime, Duration, Utc};
 
+use crate::change::Registration;
 use crate::domain::{EventFacts, EventId, UserId};
 
 /// A boxed future, so the trait stays object-safe (`Arc<dyn Store>`).
@@ -33,14 +34,24 @@ pub struct MembershipRow {
     pub event: EventId,
     pub version: i64,
     pub active: bool,
+    pub prompt_hidden: bool,
+}
+
+impl MembershipRow {
+    pub fn registration(&self) -> Registration {
+        Registration {
+            version: self.version,
+            prompt_hidden: self.prompt_hidden,
+        }
+    }
 }
 
 pub trait Store: Send + Sync + 'static {
     /// Events not deleted that are ongoing at `now` or start before `now + horizon`.
     fn events_around(&self, now: DateTime<Utc>, horizon: Duration) -> StoreFuture<Vec<EventFacts>>;
 
-    /// The active participants of `event`, with the version of each registration.
-    fn participants_of(&self, event: EventId) -> StoreFuture<Vec<(UserId, i64)>>;
+    /// The active participants of `event`, with each registration.
+    fn participants_of(&self, event: EventId) -> StoreFuture<Vec<(UserId, Registration)>>;
 
     /// Every participant row, active or not, of the events ongoing at `now`.
     fn ongoing_memberships(&self, now: DateTime<Utc>) -> StoreFuture<Snapshot>;
@@ -54,5 +65,5 @@ pub trait Store: Send + Sync + 'static {
         &self,
         user: UserId,
         now: DateTime<Utc>,
-    ) -> StoreFuture<Vec<(EventId, i64)>>;
+    ) -> StoreFuture<Vec<(EventId, Registration)>>;
 }

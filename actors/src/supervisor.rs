@@ -12,6 +12,7 @@ use std::time::Duration as StdDuration;
 use actix::prelude::*;
 use chrono::{DateTime, Utc};
 
+use crate::change::Registration;
 use crate::clock::{self, SharedClock};
 use crate::directory::Upsert;
 use crate::domain::{EventFacts, EventId, UserId};
@@ -155,8 +156,8 @@ async fn bring_in(
         }
         match store.participants_of(event).await {
             Ok(participants) => {
-                for (user, version) in participants {
-                    registry.join(user, event, version);
+                for (user, registration) in participants {
+                    registry.join(user, event, registration);
                     joined += 1;
                 }
             }
@@ -368,7 +369,7 @@ async fn reconcile(
 ) -> Result<SweepReport, StoreError> {
     let dir = registry.directory();
     let ongoing = |e: &EventId| dir.get(*e).is_some_and(|f| f.window.is_ongoing_at(now));
-    let db = rows_by_user(snapshot, &ongoing);
+    let (db, hidden) = rows_by_user(snapshot, &ongoing);
 
     let mut have: HashMap<UserId, HashMap<EventId, i64>> = HashMap::new();
     let users = registry.users();
@@ -410,6 +411,21 @@ async fn reconcile(
                     drift += 1;
                     registry.leave(user, event, version);
                 }
+                // A newer active row: the membership stands, but what it carries (the
+                // hidden prompt) may have changed in a change this instance has not applied
+                // yet. A versioned join brings it in; not drift, since it is most likely
+                // still on its way through the change stream.
+                (Some(held), Some((version, true))) if version > held => {
+                    let prompt_hidden = hidden.contains(&(user, event));
+                    registry.join(
+                        user,
+                        event,
+                        Registration {
+                            version,
+                            prompt_hidden,
+                        },
+                    );
+                }
                 (Some(held), row) if !justifies_join(row, held) => {
                     doubts
                         .entry(user)
@@ -425,7 +441,15 @@ async fn reconcile(
                     }
                     _ => {
                         drift += 1;
-                        registry.join(user, event, version);
+                        let prompt_hidden = hidden.contains(&(user, event));
+                        registry.join(
+                            user,
+                            event,
+                            Registration {
+                                version,
+                                prompt_hidden,
+                            },
+                        );
                     }
                 },
                 _ => {}
@@ -462,18 +486,26 @@ fn justifies_leave(row: Option<(i64, bool)>, t: i64) -> bool {
     row.is_some_and(|(version, active)| version > t || (version == t && !active))
 }
 
-/// user → event → (version, active), of the events ongoing now.
+/// user → event → (version, active), of the events ongoing now; and the pairs whose
+/// participant hid the post-edit prompt (rare: a set beside the map, not a field in every
+/// entry).
+type RowsByUser = HashMap<UserId, HashMap<EventId, (i64, bool)>>;
+
 fn rows_by_user(
     snapshot: crate::store::Snapshot,
     ongoing: &impl Fn(&EventId) -> bool,
-) -> HashMap<UserId, HashMap<EventId, (i64, bool)>> {
-    let mut db: HashMap<UserId, HashMap<EventId, (i64, bool)>> = HashMap::new();
+) -> (RowsByUser, HashSet<(UserId, EventId)>) {
+    let mut db: RowsByUser = HashMap::new();
+    let mut hidden = HashSet::new();
     for r in snapshot.rows.into_iter().filter(|r| ongoing(&r.event)) {
+        if r.prompt_hidden {
+            hidden.insert((r.user, r.event));
+        }
         db.entry(r.user)
             .or_default()
             .insert(r.event, (r.version, r.active));
     }
-    db
+    (db, hidden)
 }
 
 /// How many doubtful users one re-read asks for.
@@ -493,7 +525,7 @@ async fn settle_doubts(
     let doubts: Vec<(UserId, Vec<Doubt>)> = doubts.into_iter().collect();
     for chunk in doubts.chunks(RECHECK_CHUNK) {
         let users = chunk.iter().map(|(u, _)| *u).collect();
-        let fresh = rows_by_user(store.users_rows(users, now).await?, ongoing);
+        let (fresh, hidden) = rows_by_user(store.users_rows(users, now).await?, ongoing);
         for (user, list) in chunk {
             let rows = fresh.get(user);
             for doubt in list {
@@ -505,7 +537,12 @@ async fn settle_doubts(
                         }
                         tracing::warn!(user_id = %user, event_id = %event, version = held,
                             "the cache held a membership the database does not justify (a forged change?); corrected");
-                        let to = row.filter(|(_, active)| *active).map(|(v, _)| v);
+                        let to =
+                            row.filter(|(_, active)| *active)
+                                .map(|(version, _)| Registration {
+                                    version,
+                                    prompt_hidden: hidden.contains(&(*user, event)),
+                                });
                         registry.correct(*user, event, held, to);
                         fixed += 1;
                     }
@@ -516,6 +553,16 @@ async fn settle_doubts(
                         }
                         tracing::warn!(user_id = %user, event_id = %event, version = t,
                             "an unregistration the database does not justify kept a membership out (a forged change?); corrected");
+                        let row = row.map(|(version, active)| {
+                            let prompt_hidden = hidden.contains(&(*user, event));
+                            (
+                                Registration {
+                                    version,
+                                    prompt_hidden,
+                                },
+                                active,
+                            )
+                        });
                         if registry.retract_tombstone(*user, event, t, row) {
                             fixed += 1;
                         }

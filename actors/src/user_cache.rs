@@ -16,16 +16,27 @@ use std::sync::Arc;
 use actix::prelude::*;
 use chrono::{DateTime, Utc};
 
+use crate::change::{Attending, Registration};
 use crate::clock::{self, SharedClock};
 use crate::domain::{EventFacts, EventId, UserId};
 use crate::registry::{RegistryCore, Release};
 
-/// A user's membership of one event: the shared facts and the version of the change that
-/// made it.
+/// A user's membership of one event: the shared facts, the version of the change that made
+/// it, and whether the user hid the post-edit prompt for it.
 #[derive(Debug, Clone)]
 pub(crate) struct Membership {
     pub facts: Arc<EventFacts>,
     pub version: i64,
+    pub prompt_hidden: bool,
+}
+
+impl Membership {
+    fn attending(&self) -> Attending {
+        Attending {
+            facts: self.facts.clone(),
+            prompt_hidden: self.prompt_hidden,
+        }
+    }
 }
 
 /// A user's memberships, sorted by event id. Almost every participant takes part in one to
@@ -87,7 +98,7 @@ impl UserCache {
     pub(crate) fn new(
         user: UserId,
         incarnation: u64,
-        initial: Vec<(EventId, i64)>,
+        initial: Vec<(EventId, Registration)>,
         registry: Arc<RegistryCore>,
         clock: SharedClock,
     ) -> Self {
@@ -100,8 +111,8 @@ impl UserCache {
             clock,
             timer: None,
         };
-        for (event, version) in initial {
-            actor.add(event, version);
+        for (event, registration) in initial {
+            actor.add(event, registration);
         }
         actor
     }
@@ -110,18 +121,25 @@ impl UserCache {
     /// then the facts are read: an event edit either finds this user in the index (and its
     /// notice follows) or was written to the directory before the read below sees it. An event
     /// the directory no longer holds (deleted, ended) is not added.
-    fn add(&mut self, event: EventId, version: i64) {
+    fn add(&mut self, event: EventId, registration: Registration) {
         if self
             .events
             .get(&event)
-            .is_some_and(|m| m.version >= version)
+            .is_some_and(|m| m.version >= registration.version)
         {
             return;
         }
         self.registry.index(self.user, event);
         match self.registry.directory().get(event) {
             Some(facts) => {
-                self.events.insert(event, Membership { facts, version });
+                self.events.insert(
+                    event,
+                    Membership {
+                        facts,
+                        version: registration.version,
+                        prompt_hidden: registration.prompt_hidden,
+                    },
+                );
             }
             None => {
                 self.events.remove(&event);
@@ -183,8 +201,7 @@ impl UserCache {
 
     /// Publishes the memberships for hop-free reads (see `registry::ReadPath`).
     fn publish(&self) {
-        let events: Arc<[Arc<EventFacts>]> =
-            self.events.values().map(|m| m.facts.clone()).collect();
+        let events: Arc<[Attending]> = self.events.values().map(Membership::attending).collect();
         self.registry
             .publish(self.user, self.incarnation, self.handled, events);
     }
@@ -227,7 +244,7 @@ impl Actor for UserCache {
 
 /// Read: the user's events ongoing now, sorted by id.
 #[derive(Message)]
-#[rtype(result = "Vec<Arc<EventFacts>>")]
+#[rtype(result = "Vec<Attending>")]
 pub struct GetOngoing;
 
 impl Handler<GetOngoing> for UserCache {
@@ -238,7 +255,7 @@ impl Handler<GetOngoing> for UserCache {
             self.events
                 .values()
                 .filter(|m| !m.facts.deleted && m.facts.window.is_ongoing_at(now))
-                .map(|m| m.facts.clone())
+                .map(Membership::attending)
                 .collect(),
         )
     }
@@ -266,13 +283,13 @@ impl Handler<GetMemberships> for UserCache {
 #[rtype(result = "()")]
 pub(crate) struct Join {
     pub event: EventId,
-    pub version: i64,
+    pub registration: Registration,
 }
 
 impl Handler<Join> for UserCache {
     type Result = ();
     fn handle(&mut self, msg: Join, ctx: &mut Context<Self>) {
-        self.add(msg.event, msg.version);
+        self.add(msg.event, msg.registration);
         self.counted(ctx);
     }
 }
@@ -340,7 +357,7 @@ impl Handler<EventChanged> for UserCache {
 /// Counted: replace the whole state (purge, reconciliation).
 #[derive(Message)]
 #[rtype(result = "()")]
-pub(crate) struct Reset(pub Vec<(EventId, i64)>);
+pub(crate) struct Reset(pub Vec<(EventId, Registration)>);
 
 impl Handler<Reset> for UserCache {
     type Result = ();
@@ -355,10 +372,10 @@ impl Handler<Reset> for UserCache {
         for e in drop {
             self.remove(e);
         }
-        for (event, version) in msg.0 {
+        for (event, registration) in msg.0 {
             // A reset is authoritative: take its version even when lower than held.
             self.events.remove(&event);
-            self.add(event, version);
+            self.add(event, registration);
         }
         self.counted(ctx);
     }
@@ -375,7 +392,7 @@ impl Handler<Reset> for UserCache {
 pub(crate) struct Correct {
     pub event: EventId,
     pub expect: i64,
-    pub to: Option<i64>,
+    pub to: Option<Registration>,
 }
 
 impl Handler<Correct> for UserCache {
@@ -384,7 +401,10 @@ impl Handler<Correct> for UserCache {
         if let Some(m) = self.events.get_mut(&msg.event) {
             if m.version == msg.expect {
                 match msg.to {
-                    Some(version) => m.version = version,
+                    Some(r) => {
+                        m.version = r.version;
+                        m.prompt_hidden = r.prompt_hidden;
+                    }
                     None => self.remove(msg.event),
                 }
             }

@@ -14,6 +14,8 @@ struct State {
     events: HashMap<EventId, EventFacts>,
     /// (event, user) → (active, version)
     participants: HashMap<(EventId, UserId), (bool, i64)>,
+    /// The pairs whose participant hid the post-edit prompt.
+    hidden: std::collections::HashSet<(EventId, UserId)>,
     version: i64,
     /// Moves this clock by this much while the memberships snapshot is read (a long warm-up).
     slow_snapshot: Option<(ManualClock, Duration)>,
@@ -53,12 +55,26 @@ impl MemStore {
             .unwrap()
             .participants
             .insert((event, user), (active, version));
+        let prompt_hidden = self.0.lock().unwrap().hidden.contains(&(event, user));
         ParticipantChange {
             event_id: event,
             user_id: user,
             active,
             version,
+            prompt_hidden,
         }
+    }
+    /// The participant hides (or shows again) the post-edit prompt: a new version.
+    fn hide_prompt(&self, event: EventId, user: UserId, hidden: bool) -> ParticipantChange {
+        {
+            let mut s = self.0.lock().unwrap();
+            if hidden {
+                s.hidden.insert((event, user));
+            } else {
+                s.hidden.remove(&(event, user));
+            }
+        }
+        self.register(event, user, true)
     }
 }
 
@@ -78,6 +94,7 @@ fn rows_of(s: &State, now: DateTime<Utc>, want: impl Fn(UserId) -> bool) -> Snap
             event: *e,
             version: *v,
             active: *active,
+            prompt_hidden: s.hidden.contains(&(*e, *u)),
         })
         .collect();
     rows.sort();
@@ -103,7 +120,7 @@ impl Store for MemStore {
             .cloned()
             .collect())
     }
-    fn participants_of(&self, event: EventId) -> StoreFuture<Vec<(UserId, i64)>> {
+    fn participants_of(&self, event: EventId) -> StoreFuture<Vec<(UserId, Registration)>> {
         let mut s = self.0.lock().unwrap();
         if s.failing_participant_reads > 0 {
             s.failing_participant_reads -= 1;
@@ -113,7 +130,16 @@ impl Store for MemStore {
             .participants
             .iter()
             .filter(|((e, _), (active, _))| *e == event && *active)
-            .map(|((_, u), (_, v))| (*u, *v))
+            .map(|((e, u), (_, v))| {
+                let prompt_hidden = s.hidden.contains(&(*e, *u));
+                (
+                    *u,
+                    Registration {
+                        version: *v,
+                        prompt_hidden,
+                    },
+                )
+            })
             .collect())
     }
     fn ongoing_memberships(&self, now: DateTime<Utc>) -> StoreFuture<Snapshot> {
@@ -138,7 +164,7 @@ impl Store for MemStore {
         &self,
         user: UserId,
         now: DateTime<Utc>,
-    ) -> StoreFuture<Vec<(EventId, i64)>> {
+    ) -> StoreFuture<Vec<(EventId, Registration)>> {
         let s = self.0.lock().unwrap();
         fut(s
             .participants
@@ -150,7 +176,16 @@ impl Store for MemStore {
                         .get(e)
                         .is_some_and(|f| !f.deleted && f.window.is_ongoing_at(now))
             })
-            .map(|((e, _), (_, v))| (*e, *v))
+            .map(|((e, u), (_, v))| {
+                let prompt_hidden = s.hidden.contains(&(*e, *u));
+                (
+                    *e,
+                    Registration {
+                        version: *v,
+                        prompt_hidden,
+                    },
+                )
+            })
             .collect())
     }
 }
@@ -225,6 +260,48 @@ async fn wait_no_actor(cache: &Cache, user: u64) {
         tokio::time::sleep(StdDuration::from_millis(5)).await;
     }
     panic!("user {user} still has an actor");
+}
+
+/// The user's ongoing events whose post-edit prompt is hidden.
+async fn hidden_ids(cache: &Cache, user: u64) -> Vec<u64> {
+    cache
+        .ongoing(uid(user))
+        .await
+        .unwrap()
+        .iter()
+        .filter(|a| a.prompt_hidden)
+        .map(|a| a.id.get())
+        .collect()
+}
+
+/// The post-edit prompt a participant hid travels with their registration: applied as a
+/// versioned change, order-insensitive, and brought in by the sweep when a change was missed.
+#[tokio::test]
+async fn a_hidden_prompt_is_held_with_the_membership_and_reconciled() {
+    let f = fixture().await;
+    let e = f.store.put_event(event(
+        1,
+        t0() - Duration::hours(1),
+        t0() + Duration::hours(1),
+    ));
+    f.cache.apply(Change::Event(e.clone())).await;
+    let join = f.store.register(e.id, uid(7), true);
+    let hide = f.store.hide_prompt(e.id, uid(7), true);
+    // Newer first: the older registration does not show the prompt again.
+    f.cache.apply(Change::Participant(hide)).await;
+    f.cache.apply(Change::Participant(join)).await;
+    assert_eq!(ids(&f.cache, 7).await, vec![1]);
+    assert_eq!(hidden_ids(&f.cache, 7).await, vec![1]);
+
+    // Shown again in the database, and the change never reached this instance: the sweep
+    // brings it in, and the reverse too.
+    let _missed = f.store.hide_prompt(e.id, uid(7), false);
+    f.cache.sweep().await.unwrap();
+    assert_eq!(hidden_ids(&f.cache, 7).await, Vec::<u64>::new());
+    let _missed = f.store.hide_prompt(e.id, uid(7), true);
+    f.cache.sweep().await.unwrap();
+    assert_eq!(hidden_ids(&f.cache, 7).await, vec![1]);
+    assert_eq!(ids(&f.cache, 7).await, vec![1]);
 }
 
 #[tokio::test]
@@ -452,7 +529,7 @@ async fn an_edited_event_notifies_exactly_its_participants_invariant_7() {
     assert_eq!(one[0].name.as_str(), "Edited");
     // Shared, not copied: the participant holds the directory's Arc.
     assert!(Arc::ptr_eq(
-        &one[0],
+        &one[0].facts,
         &f.cache.directory().get(a.id).unwrap()
     ));
 
@@ -603,6 +680,7 @@ fn forged(event: EventId, user: u64, active: bool) -> Change {
         user_id: uid(user),
         active,
         version: 1 << 60,
+        prompt_hidden: false,
     })
 }
 
@@ -679,11 +757,11 @@ async fn the_sweep_keeps_changes_committed_after_its_snapshot() {
         // again (a newer version than the snapshot's row), and an unregistration (remembered,
         // newer than the snapshot's active row).
         let c = store.register(e.id, uid(8), true);
-        registry.join(c.user_id, c.event_id, c.version);
+        registry.join(c.user_id, c.event_id, c.registration());
         let c = store.register(e.id, uid(5), false);
         registry.leave(c.user_id, c.event_id, c.version);
         let c = store.register(e.id, uid(5), true);
-        registry.join(c.user_id, c.event_id, c.version);
+        registry.join(c.user_id, c.event_id, c.registration());
         let c = store.register(e.id, uid(9), false);
         registry.leave(c.user_id, c.event_id, c.version);
     }));

@@ -167,8 +167,13 @@ async fn associate(
             format!("The event with ID {event} does not track contributions."),
         ));
     }
+    // A participant associates their own edit (from the cache). An organizer may associate
+    // a participant's edit, as in the extension: asked of the database only when the caller
+    // is not a participant; the worker then checks that the edit's author is one.
     let ongoing = ongoing_for(state, caller.user_id).await?;
-    if !ongoing.iter().any(|f| f.id == event) {
+    if !ongoing.iter().any(|f| f.id == event)
+        && !events::is_organizer(&state.pool, event, caller.user_id).await?
+    {
         return Err(contribution_error(
             StatusCode::FORBIDDEN,
             "not-participant",

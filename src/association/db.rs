@@ -54,8 +54,9 @@ async fn lock_edit(
 
 /// Inserts the row (idempotent: a re-delivered job finds its row and changes nothing) and
 /// clears the dead letter of the same job (a retried job that now succeeded), in one
-/// transaction. The caller acks the job only after this commits.
-pub async fn store(pool: &Pool, c: &Contribution) -> Result<Stored, DbError> {
+/// transaction. `requester` is the job's user: the author, or the organizer who associated
+/// the author's edit. The caller acks the job only after this commits.
+pub async fn store(pool: &Pool, c: &Contribution, requester: UserId) -> Result<Stored, DbError> {
     let mut client = pool.get().await?;
     let tx = client.transaction().await?;
     lock_edit(&tx, &c.wiki_id, c.revision_id).await?;
@@ -116,7 +117,7 @@ pub async fn store(pool: &Pool, c: &Contribution) -> Result<Stored, DbError> {
                 &c.wiki_id,
                 &(c.revision_id as i64),
                 &(c.event_id as i64),
-                &(c.user_id as i64),
+                &requester.as_i64(),
             ],
         )
         .await?;
@@ -177,6 +178,49 @@ pub async fn dead_letter(
 /// Longest detail kept for a dead letter, in characters.
 const MAX_DETAIL: usize = 4000;
 
+/// A stored contribution as its removal needs it: whose it is and which edit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredEdit {
+    pub event: EventId,
+    pub author: UserId,
+    pub wiki: String,
+    pub revision: u64,
+}
+
+/// The contribution with this row id, if any.
+pub async fn stored_edit(pool: &Pool, id: i64) -> Result<Option<StoredEdit>, DbError> {
+    let client = pool.get().await?;
+    client
+        .query_opt(
+            "SELECT event_id, user_id, wiki_id, revision_id FROM ce_associate_edit_to_event \
+             WHERE id = $1",
+            &[&id],
+        )
+        .await?
+        .map(|r| {
+            Ok(StoredEdit {
+                event: EventId::from_db(r.get(0)).map_err(DbError::corrupt)?,
+                author: UserId::from_db(r.get(1)).map_err(DbError::corrupt)?,
+                wiki: r.get(2),
+                revision: u64::try_from(r.get::<_, i64>(3)).map_err(DbError::corrupt)?,
+            })
+        })
+        .transpose()
+}
+
+/// Removes a contribution; the edit may then be associated again (its key is free). Returns
+/// whether a row was removed (false: another request removed it first).
+pub async fn remove(pool: &Pool, id: i64) -> Result<bool, DbError> {
+    let client = pool.get().await?;
+    Ok(client
+        .execute(
+            "DELETE FROM ce_associate_edit_to_event WHERE id = $1",
+            &[&id],
+        )
+        .await?
+        > 0)
+}
+
 /// The event an edit is stored for, if any (the gateway's cheap pre-check).
 pub async fn associated_event(
     pool: &Pool,
@@ -225,6 +269,8 @@ pub const PRIVATE_PARTICIPANT: &str = "Private participant";
 /// A listed row: the contribution, and whether its author is a private participant of the
 /// event.
 pub struct Listed {
+    /// The row's id: what `DELETE /event_contributions/{id}` takes.
+    pub id: i64,
     pub row: Contribution,
     pub private: bool,
 }
@@ -338,6 +384,7 @@ pub async fn list(pool: &Pool, l: &Listing<'_>) -> Result<Page, DbError> {
             associated_at: r.get("associated_at"),
         };
         out.push(Listed {
+            id: r.get("id"),
             row,
             private: r.get("private"),
         });

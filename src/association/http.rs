@@ -180,6 +180,7 @@ fn reader(req: &Request, record: &events::EventRecord) -> Reader {
 /// A listed row as `reader` may see it: a private participant's name and id are replaced.
 fn shown(listed: &Listed, reader: Reader) -> serde_json::Value {
     let mut v = serde_json::to_value(&listed.row).unwrap_or_default();
+    v["id"] = listed.id.into();
     if !listed.author_visible_to(reader) {
         v["user_id"] = serde_json::Value::Null;
         v["user_name"] = PRIVATE_PARTICIPANT.into();
@@ -208,6 +209,63 @@ fn user_filter(query: &Query) -> Result<Option<&str>, ApiError> {
         )),
         other => Ok(other),
     }
+}
+
+/// `DELETE /event_contributions/{id}`: its author or an organizer of its event removes a
+/// stored contribution (as the extension allows); the edit may then be associated again. Every
+/// instance drops the event's summary (the same notice a stored row sends).
+pub async fn remove(req: Request) -> Result<Response, ApiError> {
+    let (state, caller) = (&req.state, req.caller()?);
+    let id = req
+        .params
+        .get(0)
+        .parse::<i64>()
+        .ok()
+        .filter(|id| *id > 0)
+        .ok_or_else(|| {
+            ApiError::bad_param(
+                "id",
+                "paramvalidator-badinteger",
+                "must be a positive integer",
+            )
+        })?;
+    let not_found = || {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "campaignevents-rest-contribution-not-found",
+            format!("There is no contribution with ID {id}."),
+        )
+    };
+    let edit = contributions::stored_edit(&state.pool, id)
+        .await?
+        .ok_or_else(not_found)?;
+    if edit.author != caller.user_id
+        && !events::is_organizer(&state.pool, edit.event, caller.user_id).await?
+    {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "campaignevents-rest-delete-contribution-permission-denied",
+            "Only the contribution's author and the event's organizers may remove it.",
+        ));
+    }
+    if !contributions::remove(&state.pool, id).await? {
+        return Err(not_found());
+    }
+    tracing::info!(contribution = id, event_id = %edit.event, wiki = %edit.wiki,
+        revision = edit.revision, by = %caller.user_id, "contribution removed");
+    state.summaries.invalidate(edit.event);
+    let notice = crate::cache::changes::ChangeMessage::Contribution {
+        event_id: edit.event.get(),
+        wiki_id: edit.wiki,
+        revision_id: edit.revision,
+    };
+    // The row is gone either way; other instances' summaries also expire by themselves.
+    if let Err(e) =
+        crate::cache::changes::publish_message(&state.jetstream, &state.names, &notice).await
+    {
+        tracing::warn!(error = %format!("{e:#}"), "contribution removal notice not published");
+    }
+    Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 pub async fn list(req: Request) -> Result<Response, ApiError> {

@@ -185,6 +185,24 @@ impl RevisionApi {
         parse_revision(&body, rev.get())
     }
 
+    /// The service's id of the account `name` on `wiki` — its central id where the wiki has
+    /// central accounts, else its local id, as signing in with the wiki takes it — or `None`
+    /// when the wiki has no such account.
+    pub async fn account_id(&self, wiki: &WikiId, name: &str) -> Result<Option<u64>, FetchError> {
+        let body = self
+            .call(
+                wiki,
+                &[
+                    ("action", "query"),
+                    ("list", "users"),
+                    ("ususers", name),
+                    ("usprop", "centralids"),
+                ],
+            )
+            .await?;
+        Ok(parse_account_id(&body))
+    }
+
     /// The wiki's siteinfo, fetched once and kept.
     pub async fn siteinfo(&self, wiki: &WikiId) -> Result<Arc<SiteInfo>, FetchError> {
         if let Some(s) = self.lock().get(wiki) {
@@ -211,6 +229,21 @@ impl RevisionApi {
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<WikiId, Arc<SiteInfo>>> {
         self.siteinfo.lock().unwrap_or_else(|p| p.into_inner())
     }
+}
+
+/// The id in a `list=users&usprop=centralids` answer (formatversion=2): `CentralAuth`'s, else
+/// the local one. A missing or invalid user has neither.
+pub fn parse_account_id(body: &Value) -> Option<u64> {
+    let user = body.get("query")?.get("users")?.as_array()?.first()?;
+    if user.get("missing").is_some() || user.get("invalid").is_some() {
+        return None;
+    }
+    let ids = user.get("centralids");
+    ids.and_then(|c| c.get("CentralAuth"))
+        .and_then(Value::as_u64)
+        .or_else(|| user.get("userid").and_then(Value::as_u64))
+        .or_else(|| ids.and_then(|c| c.get("local")).and_then(Value::as_u64))
+        .filter(|id| *id > 0)
 }
 
 /// Finds revision `revid` in a `prop=revisions` answer (formatversion=2).

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use actix::prelude::*;
 use anyhow::Context as _;
 use async_nats::jetstream::{self, consumer::PullConsumer, AckKind};
-use campaign_events_actors::domain::{EventFacts, EventId, RevisionId};
+use campaign_events_actors::domain::{EventFacts, EventId, RevisionId, UserId};
 use campaign_events_actors::SystemThread;
 use chrono::Utc;
 use deadpool_postgres::Pool;
@@ -27,6 +27,7 @@ use crate::association::wiki_api::{same_user, FetchError, RevisionApi};
 use crate::events::db as events;
 use crate::infra::db::DbError;
 use crate::infra::nats::Names;
+use crate::registration::db as registration;
 
 /// What the workers need.
 pub struct WorkerDeps {
@@ -289,6 +290,40 @@ fn backoff(deps: &WorkerDeps, delivered: i64) -> Duration {
     (deps.retry_base * factor).min(deps.retry_max)
 }
 
+/// The author of an edit someone else associated: allowed only to an organizer of the event
+/// (as the extension allows), and only for an edit by a participant of it — the author's
+/// account id comes from the wiki, as signing in takes it.
+async fn author_for_organizer(
+    deps: &WorkerDeps,
+    job: &ValidJob,
+    author: &str,
+) -> Result<UserId, Failure> {
+    if !events::is_organizer(&deps.pool, job.event, job.user).await? {
+        return Err(Failure::Permanent(
+            "not-owner",
+            format!("revision by {author:?}, association by {:?}", job.user_name),
+        ));
+    }
+    let not_participant = || {
+        Failure::Permanent(
+            "author-not-participant",
+            format!(
+                "revision by {author:?}, who is not a participant of event {}; associated by organizer {:?}",
+                job.event, job.user_name
+            ),
+        )
+    };
+    let Some(id) = deps.api.account_id(&job.wiki, author).await? else {
+        return Err(not_participant());
+    };
+    let id = UserId::new(id).map_err(|_| not_participant())?;
+    if registration::is_participant(&deps.pool, job.event, id).await? {
+        Ok(id)
+    } else {
+        Err(not_participant())
+    }
+}
+
 /// Fetch, verify, measure, store.
 async fn measure(deps: &WorkerDeps, job: &ValidJob) -> Result<(), Failure> {
     let event = match deps.event(job.event).await? {
@@ -313,12 +348,14 @@ async fn measure(deps: &WorkerDeps, job: &ValidJob) -> Result<(), Failure> {
             "the revision's user is hidden".into(),
         ));
     };
-    if !same_user(user, &job.user_name) {
-        return Err(Failure::Permanent(
-            "not-owner",
-            format!("revision by {user:?}, association by {:?}", job.user_name),
-        ));
-    }
+    let (author, author_name) = if same_user(user, &job.user_name) {
+        (job.user, job.user_name.clone())
+    } else {
+        (
+            author_for_organizer(deps, job, user).await?,
+            user.to_owned(),
+        )
+    };
     if !event.window.is_ongoing_at(rev.timestamp) {
         return Err(Failure::Permanent(
             "outside-event-window",
@@ -364,8 +401,8 @@ async fn measure(deps: &WorkerDeps, job: &ValidJob) -> Result<(), Failure> {
             .map_err(|e| Failure::Transient(format!("the diff task failed: {e}"), None))?;
     let row = Contribution {
         event_id: job.event.get(),
-        user_id: job.user.get(),
-        user_name: job.user_name.clone(),
+        user_id: author.get(),
+        user_name: author_name,
         wiki_id: job.wiki.to_string(),
         revision_id: job.revision.get(),
         parent_revision_id: (rev.parentid != 0).then_some(rev.parentid),
@@ -378,7 +415,7 @@ async fn measure(deps: &WorkerDeps, job: &ValidJob) -> Result<(), Failure> {
         associated_at: chrono::DateTime::from_timestamp_millis(job.job.requested_at)
             .unwrap_or_else(Utc::now),
     };
-    match contributions::store(&deps.pool, &row).await? {
+    match contributions::store(&deps.pool, &row, job.user).await? {
         Stored::Done => {
             // Best effort: summaries also expire by themselves.
             let notice = crate::cache::changes::ChangeMessage::Contribution {

@@ -26,6 +26,10 @@ pub enum ChangeMessage {
         user_id: u64,
         active: bool,
         version: i64,
+        /// The participant hid the post-edit prompt for this event. Absent in messages of
+        /// older instances: false.
+        #[serde(default)]
+        prompt_hidden: bool,
     },
     Event {
         event_id: u64,
@@ -60,6 +64,7 @@ impl ChangeMessage {
                 user_id: p.user_id.get(),
                 active: p.active,
                 version: p.version,
+                prompt_hidden: p.prompt_hidden,
             },
             Change::Event(f) => ChangeMessage::Event {
                 event_id: f.id.get(),
@@ -84,11 +89,13 @@ impl ChangeMessage {
                 user_id,
                 active,
                 version,
+                prompt_hidden,
             } => Ok(Change::Participant(ParticipantChange {
                 event_id: EventId::new(event_id).map_err(|e| format!("event_id {e}"))?,
                 user_id: UserId::new(user_id).map_err(|e| format!("user_id {e}"))?,
                 active,
                 version,
+                prompt_hidden,
             })),
             ChangeMessage::Contribution { event_id, .. } => Err(format!(
                 "a contribution notice (event {event_id}) is not a cache change"

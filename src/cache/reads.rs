@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 use campaign_events_actors::domain::{EventFacts, EventId, UserId};
-use campaign_events_actors::Lookup;
+use campaign_events_actors::{Attending, Lookup};
 use serde::Serialize;
 use warp::reply::Response;
 use warp::Reply;
@@ -17,8 +17,8 @@ use crate::gateway::{ApiError, Request, Shared};
 use crate::registration::db as participants;
 use crate::startup::config::CacheMode;
 
-/// The user's events ongoing now, sorted by id.
-pub async fn ongoing_for(state: &Shared, user: UserId) -> Result<Vec<Arc<EventFacts>>, ApiError> {
+/// The user's events ongoing now, sorted by id, with whether they hid the post-edit prompt.
+pub async fn ongoing_for(state: &Shared, user: UserId) -> Result<Vec<Attending>, ApiError> {
     if state.cache_mode == CacheMode::Actors && state.readiness.is_warm() {
         match state.cache.ongoing(user).await {
             Ok(events) => return Ok(events),
@@ -28,8 +28,7 @@ pub async fn ongoing_for(state: &Shared, user: UserId) -> Result<Vec<Arc<EventFa
         }
     }
     state.cache.stats().lookup(Lookup::Fallback);
-    let events = participants::ongoing_events_of(&state.pool, user, state.clock.now()).await?;
-    Ok(events.into_iter().map(Arc::new).collect())
+    Ok(participants::ongoing_events_of(&state.pool, user, state.clock.now()).await?)
 }
 
 #[derive(Serialize)]
@@ -109,25 +108,23 @@ pub async fn participant_events(req: Request) -> Result<Response, ApiError> {
     let (state, caller) = (&req.state, req.caller()?);
     let wiki = req.query.wiki()?;
     let ongoing = req.query.flag("ongoing")?.unwrap_or(false);
-    let events: Vec<Arc<EventFacts>> = if ongoing {
+    let events: Vec<Attending> = if ongoing {
         ongoing_for(state, caller.user_id).await?
     } else {
-        participants::registered_events_of(&state.pool, caller.user_id)
-            .await?
-            .into_iter()
-            .map(Arc::new)
-            .collect()
+        participants::registered_events_of(&state.pool, caller.user_id).await?
     };
     let body = state.rendered.body(
         events
             .iter()
+            .map(|a| &a.facts)
             .filter(|f| wiki.as_ref().is_none_or(|w| f.wikis.includes(w))),
     );
     Ok(with_etag(Ok(body), req.if_none_match.as_deref()))
 }
 
 /// `GET /rest.php/campaignevents/v0/participant/self/events_for_edit?wiki=W`: the user's
-/// ongoing events that track contributions on W.
+/// ongoing events that track contributions on W and whose prompt they have not hidden ("Don't
+/// ask again for this event" in the post-edit dialog) — all from the cache.
 pub async fn events_for_edit(req: Request) -> Result<Response, ApiError> {
     let (state, caller) = (&req.state, req.caller()?);
     let wiki = req
@@ -137,7 +134,7 @@ pub async fn events_for_edit(req: Request) -> Result<Response, ApiError> {
     let events = ongoing_for(state, caller.user_id).await?;
     let items: Vec<ForEditItem> = events
         .iter()
-        .filter(|f| f.track_contributions && f.wikis.includes(&wiki))
+        .filter(|a| !a.prompt_hidden && a.track_contributions && a.wikis.includes(&wiki))
         .map(|f| ForEditItem {
             id: f.id.get(),
             name: f.name.as_str(),

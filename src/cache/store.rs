@@ -4,7 +4,9 @@
 use std::future::Future;
 
 use campaign_events_actors::domain::{EventFacts, EventId, UserId};
-use campaign_events_actors::{MembershipRow, Snapshot, Store, StoreError, StoreFuture};
+use campaign_events_actors::{
+    MembershipRow, Registration, Snapshot, Store, StoreError, StoreFuture,
+};
 use chrono::{DateTime, Duration, Utc};
 use deadpool_postgres::Pool;
 use futures::TryStreamExt;
@@ -67,18 +69,18 @@ impl Store for PgStore {
         })
     }
 
-    fn participants_of(&self, event: EventId) -> StoreFuture<Vec<(UserId, i64)>> {
+    fn participants_of(&self, event: EventId) -> StoreFuture<Vec<(UserId, Registration)>> {
         self.run(move |pool| async move {
             let client = pool.get().await?;
             client
                 .query(
-                    "SELECT user_id, version FROM ce_participants \
+                    "SELECT user_id, version, hide_prompt FROM ce_participants \
                      WHERE event_id = $1 AND unregistered_at IS NULL",
                     &[&event.as_i64()],
                 )
                 .await?
                 .iter()
-                .map(|r| Ok((uid(r.get(0))?, r.get(1))))
+                .map(|r| Ok((uid(r.get(0))?, registration(r.get(1), r.get(2)))))
                 .collect()
         })
     }
@@ -89,7 +91,7 @@ impl Store for PgStore {
             let client = pool.get().await?;
             let stream = client
                 .query_raw(
-                    "SELECT p.user_id, p.event_id, p.version, p.unregistered_at IS NULL \
+                    "SELECT p.user_id, p.event_id, p.version, p.unregistered_at IS NULL, p.hide_prompt \
                      FROM ce_participants p JOIN ce_events e USING (event_id) \
                      WHERE e.deleted_at IS NULL AND e.start_utc <= $1 AND e.end_utc >= $1 \
                      ORDER BY p.user_id, p.event_id",
@@ -104,6 +106,7 @@ impl Store for PgStore {
                     event: eid(r.get(1))?,
                     version: r.get(2),
                     active: r.get(3),
+                    prompt_hidden: r.get(4),
                 });
             }
             Ok(Snapshot { rows })
@@ -116,7 +119,7 @@ impl Store for PgStore {
             let ids: Vec<i64> = users.iter().map(|u| u.as_i64()).collect();
             let rows = client
                 .query(
-                    "SELECT p.user_id, p.event_id, p.version, p.unregistered_at IS NULL \
+                    "SELECT p.user_id, p.event_id, p.version, p.unregistered_at IS NULL, p.hide_prompt \
                      FROM ce_participants p JOIN ce_events e USING (event_id) \
                      WHERE p.user_id = ANY($1) AND e.deleted_at IS NULL \
                      AND e.start_utc <= $2 AND e.end_utc >= $2 \
@@ -132,6 +135,7 @@ impl Store for PgStore {
                         event: eid(r.get(1))?,
                         version: r.get(2),
                         active: r.get(3),
+                        prompt_hidden: r.get(4),
                     })
                 })
                 .collect::<Result<_, _>>()?;
@@ -143,12 +147,12 @@ impl Store for PgStore {
         &self,
         user: UserId,
         now: DateTime<Utc>,
-    ) -> StoreFuture<Vec<(EventId, i64)>> {
+    ) -> StoreFuture<Vec<(EventId, Registration)>> {
         self.run(move |pool| async move {
             let client = pool.get().await?;
             client
                 .query(
-                    "SELECT p.event_id, p.version FROM ce_participants p \
+                    "SELECT p.event_id, p.version, p.hide_prompt FROM ce_participants p \
                      JOIN ce_events e USING (event_id) \
                      WHERE p.user_id = $1 AND p.unregistered_at IS NULL AND e.deleted_at IS NULL \
                      AND e.start_utc <= $2 AND e.end_utc >= $2",
@@ -156,8 +160,15 @@ impl Store for PgStore {
                 )
                 .await?
                 .iter()
-                .map(|r| Ok((eid(r.get(0))?, r.get(1))))
+                .map(|r| Ok((eid(r.get(0))?, registration(r.get(1), r.get(2)))))
                 .collect()
         })
+    }
+}
+
+fn registration(version: i64, prompt_hidden: bool) -> Registration {
+    Registration {
+        version,
+        prompt_hidden,
     }
 }

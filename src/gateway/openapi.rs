@@ -242,7 +242,19 @@ fn schemas() -> Value {
         },
         "RegisterInput": {
             "type": "object", "additionalProperties": false,
-            "properties": {"is_private": {"type": "boolean", "default": false}}
+            "properties": {
+                "is_private": {"type": "boolean", "description": "absent: unchanged (a new registration: false)"},
+                "hide_contribution_association_prompt": {"type": "boolean", "description": "do not ask after my edits whether they were for this event; absent: unchanged (a new registration: false)"}
+            }
+        },
+        "OwnRegistration": {
+            "type": "object",
+            "required": ["is_private", "registered_at", "hide_contribution_association_prompt"],
+            "properties": {
+                "is_private": {"type": "boolean"},
+                "registered_at": {"type": "string", "format": "date-time"},
+                "hide_contribution_association_prompt": {"type": "boolean"}
+            }
         },
         "Modified": {
             "type": "object", "required": ["modified"],
@@ -282,7 +294,8 @@ fn schemas() -> Value {
         "Contributions": {
             "type": "object",
             "properties": {
-                "contributions": {"type": "array", "items": {"type": "object"}},
+                "contributions": {"type": "array", "items": {"type": "object",
+                    "description": "a stored contribution; `id` is what DELETE /event_contributions/{id} takes"}},
                 "continue": {"type": "string"}
             }
         },

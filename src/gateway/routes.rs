@@ -427,6 +427,22 @@ pub static ROUTES: &[RouteSpec] = &[
         handler: handler!(crate::registration::http::register),
     },
     RouteSpec {
+        id: "getOwnRegistration",
+        method: Method::GET,
+        path: v0!("/event_registration/{id}/participants/self"),
+        summary: "The caller's own registration for an event (privacy, registration time, \
+                  whether the post-edit prompt is hidden).",
+        access: Access::User,
+        query: &[],
+        body: None,
+        responses: &[
+            (200, "the registration", Content::Json("OwnRegistration")),
+            (401, "no or bad token", Content::Json("Error")),
+            (404, "no such event, or the caller is not registered", Content::Json("Error")),
+        ],
+        handler: handler!(crate::registration::http::own),
+    },
+    RouteSpec {
         id: "unregisterSelf",
         method: Method::DELETE,
         path: v0!("/event_registration/{id}/participants/self"),
@@ -505,6 +521,23 @@ pub static ROUTES: &[RouteSpec] = &[
             (404, "no such event, or deleted", Content::Json("Error")),
         ],
         handler: handler!(crate::association::http::list),
+    },
+    RouteSpec {
+        id: "removeContribution",
+        method: Method::DELETE,
+        path: v0!("/event_contributions/{id}"),
+        summary: "Remove a stored contribution (its author or an organizer of its event); the \
+                  edit may be associated again. 204.",
+        access: Access::User,
+        query: &[],
+        body: None,
+        responses: &[
+            (204, "removed", Content::None),
+            (401, "no or bad token", Content::Json("Error")),
+            (403, "neither its author nor an organizer of its event", Content::Json("Error")),
+            (404, "no such contribution", Content::Json("Error")),
+        ],
+        handler: handler!(crate::association::http::remove),
     },
     RouteSpec {
         id: "contributionsSummary",

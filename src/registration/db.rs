@@ -1,7 +1,10 @@
 //! Registrations: register and unregister in one transaction each, bumping the participant's
 //! version; and the database reads of a user's events (the baseline and the fallback).
 
-use campaign_events_actors::domain::{EventFacts, EventId, EventStatus, UserId};
+use std::sync::Arc;
+
+use campaign_events_actors::domain::{EventId, EventStatus, UserId};
+use campaign_events_actors::Attending;
 use chrono::{DateTime, Utc};
 use deadpool_postgres::Pool;
 
@@ -27,6 +30,8 @@ pub enum Outcome {
         version: i64,
         /// Whether the participant is now active.
         active: bool,
+        /// Whether the participant has hidden the post-edit prompt for this event.
+        prompt_hidden: bool,
     },
     /// The command is older than the participant's last change: nothing was written.
     Stale,
@@ -54,7 +59,7 @@ async fn locked_row(
     for _ in 0..3 {
         if let Some(r) = tx
             .query_opt(
-                "SELECT unregistered_at IS NULL, private, last_change_at, version \
+                "SELECT unregistered_at IS NULL, private, last_change_at, version, hide_prompt \
                  FROM ce_participants WHERE event_id = $1 AND user_id = $2 FOR UPDATE",
                 &[&event.as_i64(), &user.as_i64()],
             )
@@ -91,13 +96,21 @@ async fn note_change_time(
     Ok(())
 }
 
-/// Registers `user` for `event` as of `at` (now, for REST; the command's time, for NATS).
-/// Re-registering after unregistering reuses the row.
+/// What a registration sets. `None` keeps what the participant's row says (a new row: false),
+/// so that a client changing one choice cannot reset the other by leaving it out.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Choices {
+    pub private: Option<bool>,
+    pub hide_prompt: Option<bool>,
+}
+
+/// Registers `user` for `event` as of `at` (now, for REST; the command's time, for NATS),
+/// with `choices`. Re-registering after unregistering reuses the row.
 pub async fn register(
     pool: &Pool,
     event: EventId,
     user: UserId,
-    private: bool,
+    choices: Choices,
     at: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> Result<Outcome, DbError> {
@@ -123,14 +136,22 @@ pub async fn register(
     if status != EventStatus::Open.as_str() {
         return Ok(Outcome::Refused(Refusal::EventClosed));
     }
+    let new_private = choices.private.unwrap_or(false);
+    let new_hide = choices.hide_prompt.unwrap_or(false);
     let row = match locked_row(
         &tx,
         event,
         user,
-        "INSERT INTO ce_participants (event_id, user_id, private, registered_at, \
-         last_change_at) VALUES ($1, $2, $3, $4, $4) \
+        "INSERT INTO ce_participants (event_id, user_id, private, hide_prompt, registered_at, \
+         last_change_at) VALUES ($1, $2, $3, $4, $5, $5) \
          ON CONFLICT (event_id, user_id) DO NOTHING RETURNING version",
-        &[&event.as_i64(), &user.as_i64(), &private, &at],
+        &[
+            &event.as_i64(),
+            &user.as_i64(),
+            &new_private,
+            &new_hide,
+            &at,
+        ],
     )
     .await?
     {
@@ -140,33 +161,43 @@ pub async fn register(
                 modified: true,
                 version,
                 active: true,
+                prompt_hidden: new_hide,
             });
         }
         Locked::Existing(r) => r,
     };
     let outcome = {
-        let (active, was_private, last, version): (bool, bool, DateTime<Utc>, i64) =
-            (row.get(0), row.get(1), row.get(2), row.get(3));
+        let (active, was_private, last, version, was_hidden): (
+            bool,
+            bool,
+            DateTime<Utc>,
+            i64,
+            bool,
+        ) = (row.get(0), row.get(1), row.get(2), row.get(3), row.get(4));
         // A registration and an unregistration of the same instant: the unregistration wins,
         // whichever is handled first, on every instance.
         if at < last || (at == last && !active) {
             return Ok(Outcome::Stale);
         }
-        if active && was_private == private {
+        let private = choices.private.unwrap_or(was_private);
+        let hide = choices.hide_prompt.unwrap_or(was_hidden);
+        if active && was_private == private && was_hidden == hide {
             note_change_time(&tx, event, user, at, last).await?;
             Outcome::Applied {
                 modified: false,
                 version,
                 active: true,
+                prompt_hidden: hide,
             }
         } else {
             let version: i64 = tx
                     .query_one(
                         "UPDATE ce_participants SET unregistered_at = NULL, private = $3, \
-                         registered_at = CASE WHEN unregistered_at IS NULL THEN registered_at ELSE $4 END, \
-                         last_change_at = $4, version = nextval('ce_change_version_seq') \
+                         hide_prompt = $4, \
+                         registered_at = CASE WHEN unregistered_at IS NULL THEN registered_at ELSE $5 END, \
+                         last_change_at = $5, version = nextval('ce_change_version_seq') \
                          WHERE event_id = $1 AND user_id = $2 RETURNING version",
-                        &[&event.as_i64(), &user.as_i64(), &private, &at],
+                        &[&event.as_i64(), &user.as_i64(), &private, &hide, &at],
                     )
                     .await?
                     .get(0);
@@ -174,6 +205,7 @@ pub async fn register(
                 modified: true,
                 version,
                 active: true,
+                prompt_hidden: hide,
             }
         }
     };
@@ -220,13 +252,14 @@ pub async fn unregister(
                 modified: false,
                 version,
                 active: false,
+                prompt_hidden: false,
             });
         }
         Locked::Existing(r) => r,
     };
     let outcome = {
-        let (active, last, version): (bool, DateTime<Utc>, i64) =
-            (row.get(0), row.get(2), row.get(3));
+        let (active, last, version, prompt_hidden): (bool, DateTime<Utc>, i64, bool) =
+            (row.get(0), row.get(2), row.get(3), row.get(4));
         if at < last {
             return Ok(Outcome::Stale);
         }
@@ -236,6 +269,7 @@ pub async fn unregister(
                 modified: false,
                 version,
                 active: false,
+                prompt_hidden,
             }
         } else {
             let version: i64 = tx
@@ -251,6 +285,7 @@ pub async fn unregister(
                 modified: true,
                 version,
                 active: false,
+                prompt_hidden,
             }
         }
     };
@@ -263,10 +298,11 @@ pub async fn ongoing_events_of(
     pool: &Pool,
     user: UserId,
     now: DateTime<Utc>,
-) -> Result<Vec<EventFacts>, DbError> {
+) -> Result<Vec<Attending>, DbError> {
     let client = pool.get().await?;
     let sql = format!(
-        "SELECT {EVENT_COLUMNS} FROM ce_participants p JOIN ce_events e USING (event_id) \
+        "SELECT {EVENT_COLUMNS}, p.hide_prompt FROM ce_participants p \
+         JOIN ce_events e USING (event_id) \
          WHERE p.user_id = $1 AND p.unregistered_at IS NULL AND e.deleted_at IS NULL \
          AND e.start_utc <= $2 AND e.end_utc >= $2 ORDER BY e.event_id"
     );
@@ -275,15 +311,16 @@ pub async fn ongoing_events_of(
         .query(&stmt, &[&user.as_i64(), &now])
         .await?
         .iter()
-        .map(facts_from_row)
+        .map(attending_from_row)
         .collect()
 }
 
 /// Every active registration of the user (events not deleted, whenever they run), by id.
-pub async fn registered_events_of(pool: &Pool, user: UserId) -> Result<Vec<EventFacts>, DbError> {
+pub async fn registered_events_of(pool: &Pool, user: UserId) -> Result<Vec<Attending>, DbError> {
     let client = pool.get().await?;
     let sql = format!(
-        "SELECT {EVENT_COLUMNS} FROM ce_participants p JOIN ce_events e USING (event_id) \
+        "SELECT {EVENT_COLUMNS}, p.hide_prompt FROM ce_participants p \
+         JOIN ce_events e USING (event_id) \
          WHERE p.user_id = $1 AND p.unregistered_at IS NULL AND e.deleted_at IS NULL \
          ORDER BY e.event_id"
     );
@@ -292,6 +329,56 @@ pub async fn registered_events_of(pool: &Pool, user: UserId) -> Result<Vec<Event
         .query(&stmt, &[&user.as_i64()])
         .await?
         .iter()
-        .map(facts_from_row)
+        .map(attending_from_row)
         .collect()
+}
+
+fn attending_from_row(row: &tokio_postgres::Row) -> Result<Attending, DbError> {
+    Ok(Attending {
+        facts: Arc::new(facts_from_row(row)?),
+        prompt_hidden: row.get("hide_prompt"),
+    })
+}
+
+/// A participant's registration as `GET …/participants/self` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OwnRegistration {
+    pub private: bool,
+    pub registered_at: DateTime<Utc>,
+    pub hide_prompt: bool,
+}
+
+/// The user's active registration for `event`, if any.
+pub async fn own_registration(
+    pool: &Pool,
+    event: EventId,
+    user: UserId,
+) -> Result<Option<OwnRegistration>, DbError> {
+    let client = pool.get().await?;
+    Ok(client
+        .query_opt(
+            "SELECT private, registered_at, hide_prompt FROM ce_participants \
+             WHERE event_id = $1 AND user_id = $2 AND unregistered_at IS NULL",
+            &[&event.as_i64(), &user.as_i64()],
+        )
+        .await?
+        .map(|r| OwnRegistration {
+            private: r.get(0),
+            registered_at: r.get(1),
+            hide_prompt: r.get(2),
+        }))
+}
+
+/// Whether `user` is an active participant of `event` (a diff worker's check of an edit an
+/// organizer associated on a participant's behalf).
+pub async fn is_participant(pool: &Pool, event: EventId, user: UserId) -> Result<bool, DbError> {
+    let client = pool.get().await?;
+    Ok(client
+        .query_opt(
+            "SELECT 1 FROM ce_participants \
+             WHERE event_id = $1 AND user_id = $2 AND unregistered_at IS NULL",
+            &[&event.as_i64(), &user.as_i64()],
+        )
+        .await?
+        .is_some())
 }

@@ -1,6 +1,7 @@
-//! Registering and unregistering over REST (`…/event_registration/{id}/participants/self`).
-//! Postgres first (one transaction, a version bump), then the change on `CE_CHANGES`, then the
-//! local cache at once — without waiting for the change to come back from the stream.
+//! Registering, unregistering and reading one's own registration over REST
+//! (`…/event_registration/{id}/participants/self`). Postgres first (one transaction, a version
+//! bump), then the change on `CE_CHANGES`, then the local cache at once — without waiting for
+//! the change to come back from the stream.
 
 use campaign_events_actors::domain::EventId;
 use campaign_events_actors::{Change, ParticipantChange};
@@ -9,14 +10,24 @@ use warp::http::StatusCode;
 use warp::reply::Response;
 use warp::Reply;
 
+use crate::events::http::wire_time;
 use crate::gateway::{ApiError, Request, Shared};
-use crate::registration::db::{self as participants, Outcome, Refusal};
+use crate::registration::db::{self as participants, Choices, Outcome, Refusal};
 
+/// The extension's body. Either field left out keeps what the registration says (a new one:
+/// false): the post-edit dialog hides its prompt without touching the privacy choice.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RegisterInput {
-    #[serde(default)]
-    is_private: bool,
+    #[serde(default, deserialize_with = "present_bool")]
+    is_private: Option<bool>,
+    #[serde(default, deserialize_with = "present_bool")]
+    hide_contribution_association_prompt: Option<bool>,
+}
+
+/// A field that may be left out but, when present, is a boolean (`null` is not "unchanged").
+fn present_bool<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
+    bool::deserialize(d).map(Some)
 }
 
 pub async fn register(req: Request) -> Result<Response, ApiError> {
@@ -28,16 +39,36 @@ pub async fn register(req: Request) -> Result<Response, ApiError> {
         req.json()?
     };
     let now = state.clock.now();
-    let outcome = participants::register(
-        &state.pool,
-        event,
-        caller.user_id,
-        input.is_private,
-        now,
-        now,
-    )
-    .await?;
+    let choices = Choices {
+        private: input.is_private,
+        hide_prompt: input.hide_contribution_association_prompt,
+    };
+    let outcome =
+        participants::register(&state.pool, event, caller.user_id, choices, now, now).await?;
     finish(state, event, caller.user_id, outcome).await
+}
+
+/// `GET …/participants/self`: the caller's own registration, or `404` when they are not
+/// registered (as the extension answers).
+pub async fn own(req: Request) -> Result<Response, ApiError> {
+    let (state, caller) = (&req.state, req.caller()?);
+    let event = req.event_id()?;
+    match participants::own_registration(&state.pool, event, caller.user_id).await? {
+        Some(r) => Ok(warp::reply::json(&serde_json::json!({
+            "is_private": r.private,
+            "registered_at": wire_time(r.registered_at),
+            "hide_contribution_association_prompt": r.hide_prompt,
+        }))
+        .into_response()),
+        None => match crate::events::db::get(&state.pool, event).await? {
+            None => Err(ApiError::event_not_found(event)),
+            Some(_) => Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                "campaignevents-rest-get-registration-info-notparticipant",
+                format!("You are not a participant of the event with ID {event}."),
+            )),
+        },
+    }
 }
 
 pub async fn unregister(req: Request) -> Result<Response, ApiError> {
@@ -59,6 +90,7 @@ async fn finish(
             modified,
             version,
             active,
+            prompt_hidden,
         } => {
             if modified {
                 let change = Change::Participant(ParticipantChange {
@@ -66,6 +98,7 @@ async fn finish(
                     user_id: user,
                     active,
                     version,
+                    prompt_hidden,
                 });
                 state.commit_change(change).await;
                 tracing::info!(event_id = %event, user_id = %user, active, version, "registration changed");

@@ -235,7 +235,13 @@ async fn apply(state: &Shared, subject: &str, cmd: Command) -> Verdict {
     let at = at.min(now);
     let result = match cmd.kind {
         Kind::Registered => {
-            participants::register(&state.pool, event, user, cmd.private, at, now).await
+            // The command says whether the registration is private (absent: public); the
+            // post-edit prompt is the participant's own choice and stays as it is.
+            let choices = participants::Choices {
+                private: Some(cmd.private),
+                hide_prompt: None,
+            };
+            participants::register(&state.pool, event, user, choices, at, now).await
         }
         Kind::Unregistered => participants::unregister(&state.pool, event, user, at).await,
     };
@@ -259,6 +265,7 @@ async fn apply(state: &Shared, subject: &str, cmd: Command) -> Verdict {
             modified: _,
             version,
             active,
+            prompt_hidden,
         }) => {
             // Published even when this delivery changed nothing: an earlier delivery may have
             // committed and then failed to publish (the process died, NATS was away), and the
@@ -271,6 +278,7 @@ async fn apply(state: &Shared, subject: &str, cmd: Command) -> Verdict {
                         user_id: user,
                         active,
                         version,
+                        prompt_hidden,
                     }))
                     .await
             {

@@ -648,6 +648,7 @@ async fn a_forged_change_is_undone_by_the_sweep_and_counted_as_drift() {
         user_id: 81,
         active: true,
         version: 1 << 60,
+        prompt_hidden: false,
     };
     publish_message(&app.state.jetstream, &app.names(), &forged)
         .await

@@ -21,6 +21,7 @@ mod migrations;
 mod model;
 mod nats_auth;
 mod ops;
+mod own_registration;
 mod privacy;
 mod private;
 mod report;

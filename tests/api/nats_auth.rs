@@ -81,6 +81,7 @@ async fn the_shipped_nats_users_let_clients_register_but_not_forge_changes() {
         user_id: 92,
         active: true,
         version: 1 << 60,
+        prompt_hidden: false,
     };
     assert!(
         publish_message(&js, &names, &forged).await.is_err(),

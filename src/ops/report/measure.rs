@@ -78,6 +78,7 @@ pub async fn synthetic_bytes_per_participant(pool: &Pool, n: u64) -> anyhow::Res
                 user_id: UserId::new(user).map_err(anyhow::Error::msg)?,
                 active: true,
                 version: 2,
+                prompt_hidden: false,
             }))
             .await;
     }
