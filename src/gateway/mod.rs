@@ -561,7 +561,11 @@ where
         });
     };
     let limit = state.max_body_bytes;
-    let mut body = if route.body.is_some() {
+    // Writes without a body of their own still carry one for the wiki's CSRF token
+    // (`{"token": …}`, as the extension's frontend sends it on PUT and DELETE); their handlers
+    // never read it.
+    let reads_body = route.body.is_some() || !matches!(method, Method::GET | Method::HEAD);
+    let mut body = if reads_body {
         if headers.content_length.is_some_and(|l| l > limit) {
             return Err(warp::reject::custom(errors::BodyTooLarge));
         }

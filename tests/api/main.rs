@@ -11,6 +11,7 @@ mod bad_input;
 mod cache;
 mod cli;
 mod connections;
+mod contribution_rules;
 mod dashboard;
 mod degradation;
 mod durability;

@@ -11,7 +11,7 @@ use crate::helpers::*;
 use crate::mediawiki::{TestWiki, WikiSession};
 
 /// The `WIKIS_FILE` entry of `testwiki`, this wiki, its users allowed to sign in with cookies.
-fn testwiki_entry(wiki: &TestWiki) -> String {
+pub fn testwiki_entry(wiki: &TestWiki) -> String {
     format!(
         "[wikis.testwiki]\napi = \"{}\"\norigin = \"{}\"\nsessions = true\n",
         wiki.api_url(),
@@ -19,13 +19,13 @@ fn testwiki_entry(wiki: &TestWiki) -> String {
     )
 }
 
-fn wikis_file(wiki: &TestWiki) -> PathBuf {
+pub fn wikis_file(wiki: &TestWiki) -> PathBuf {
     write_wikis_file(&testwiki_entry(wiki))
 }
 
 /// A request with `session`'s cookies from the wiki's own pages (as the post-edit module
 /// sends it), and the CSRF token in the body for writes.
-fn from_wiki(
+pub fn from_wiki(
     app: &TestApp,
     wiki: &TestWiki,
     session: &WikiSession,
@@ -38,13 +38,13 @@ fn from_wiki(
         .header("origin", wiki.origin())
 }
 
-fn event(wikis: &[&str]) -> Value {
+pub fn event(wikis: &[&str]) -> Value {
     let mut e = ongoing_event();
     e["wikis"] = json!(wikis);
     e
 }
 
-async fn answer(resp: reqwest::RequestBuilder) -> (u16, Value, reqwest::header::HeaderMap) {
+pub async fn answer(resp: reqwest::RequestBuilder) -> (u16, Value, reqwest::header::HeaderMap) {
     let resp = resp.send().await.unwrap();
     let status = resp.status().as_u16();
     let headers = resp.headers().clone();
