@@ -14,4 +14,5 @@ pub mod gateway;
 pub mod infra;
 pub mod ops;
 pub mod registration;
+pub mod reports;
 pub mod startup;

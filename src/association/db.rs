@@ -402,6 +402,10 @@ pub struct Summary {
     pub edits: i64,
     pub participants: i64,
     pub articles_created: i64,
+    /// Distinct pages edited (a page is its wiki and page id: a move keeps it one page).
+    pub articles_edited: i64,
+    /// Distinct wikis edited.
+    pub wikis: i64,
     pub bytes_added: i64,
     pub bytes_removed: i64,
     pub chars_added: i64,
@@ -417,6 +421,7 @@ pub async fn summary(pool: &Pool, event: EventId) -> Result<Summary, DbError> {
     let r = client
         .query_one(
             "SELECT count(*), count(DISTINCT user_id), count(*) FILTER (WHERE is_new_article), \
+             count(DISTINCT (wiki_id, page_id)), count(DISTINCT wiki_id), \
              COALESCE(sum(bytes_added), 0)::bigint, COALESCE(sum(bytes_removed), 0)::bigint, \
              COALESCE(sum(chars_added), 0)::bigint, COALESCE(sum(chars_removed), 0)::bigint, \
              COALESCE(sum(links_added), 0)::bigint, COALESCE(sum(links_removed), 0)::bigint, \
@@ -430,14 +435,16 @@ pub async fn summary(pool: &Pool, event: EventId) -> Result<Summary, DbError> {
         edits: r.get(0),
         participants: r.get(1),
         articles_created: r.get(2),
-        bytes_added: r.get(3),
-        bytes_removed: r.get(4),
-        chars_added: r.get(5),
-        chars_removed: r.get(6),
-        links_added: r.get(7),
-        links_removed: r.get(8),
-        refs_added: r.get(9),
-        refs_removed: r.get(10),
+        articles_edited: r.get(3),
+        wikis: r.get(4),
+        bytes_added: r.get(5),
+        bytes_removed: r.get(6),
+        chars_added: r.get(7),
+        chars_removed: r.get(8),
+        links_added: r.get(9),
+        links_removed: r.get(10),
+        refs_added: r.get(11),
+        refs_removed: r.get(12),
     })
 }
 

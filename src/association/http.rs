@@ -118,7 +118,10 @@ impl Summaries {
 }
 
 /// 404 unless the event exists and is not deleted.
-async fn existing_event(state: &Shared, event: EventId) -> Result<events::EventRecord, ApiError> {
+pub(crate) async fn existing_event(
+    state: &Shared,
+    event: EventId,
+) -> Result<events::EventRecord, ApiError> {
     match events::get(&state.pool, event).await? {
         None => Err(ApiError::event_not_found(event)),
         Some(r) if r.facts.deleted => Err(ApiError::event_deleted(event)),
@@ -162,7 +165,7 @@ fn parse_continue(raw: &str) -> Option<(DateTime<Utc>, i64)> {
 /// Who reads an event's contributions: organizers of the event see every participant, a
 /// signed-in user sees their own rows, everyone else sees private participants as "Private
 /// participant". (A bad token never gets here: the router refused it with a 401.)
-fn reader(req: &Request, record: &events::EventRecord) -> Reader {
+pub(crate) fn reader(req: &Request, record: &events::EventRecord) -> Reader {
     let Some(caller) = req.caller_if_any() else {
         return Reader::Anonymous;
     };

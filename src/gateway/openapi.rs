@@ -46,6 +46,9 @@ fn query_param_schema(kind: ParamKind) -> Value {
         ParamKind::Continue => {
             json!({"type": "string", "pattern": crate::association::http::CONTINUE_PATTERN})
         }
+        ParamKind::Offset => {
+            json!({"type": "string", "pattern": crate::reports::http::CONTINUE_PATTERN})
+        }
     }
 }
 
@@ -304,10 +307,28 @@ fn schemas() -> Value {
             "properties": {
                 "event_id": {"type": "integer"}, "edits": {"type": "integer"},
                 "participants": {"type": "integer"}, "articles_created": {"type": "integer"},
+                "articles_edited": {"type": "integer", "description": "distinct pages"},
+                "wikis": {"type": "integer", "description": "distinct wikis"},
                 "bytes_added": {"type": "integer"}, "bytes_removed": {"type": "integer"},
                 "chars_added": {"type": "integer"}, "chars_removed": {"type": "integer"},
                 "links_added": {"type": "integer"}, "links_removed": {"type": "integer"},
                 "refs_added": {"type": "integer"}, "refs_removed": {"type": "integer"}
+            }
+        },
+        "ParticipantTotals": {
+            "type": "object", "required": ["participants"],
+            "properties": {
+                "participants": {"type": "array", "items": {"type": "object",
+                    "description": "user_id (null for a private participant the reader may not see), user_name, edits, articles_created, bytes/chars/links/refs added and removed"}},
+                "continue": {"type": "string"}
+            }
+        },
+        "PageTotals": {
+            "type": "object", "required": ["pages"],
+            "properties": {
+                "pages": {"type": "array", "items": {"type": "object",
+                    "description": "wiki_id, page_id, page_title, namespace, edits, contributors, created_in_event, bytes/links/refs added and removed"}},
+                "continue": {"type": "string"}
             }
         },
         "Created": {

@@ -125,6 +125,8 @@ pub enum ParamKind {
     UserName,
     /// The opaque `continue` token of a previous page.
     Continue,
+    /// The `continue` token of a page of report totals (where the next page starts).
+    Offset,
 }
 
 const fn optional(name: &'static str, kind: ParamKind, description: &'static str) -> QueryParam {
@@ -567,6 +569,79 @@ pub static ROUTES: &[RouteSpec] = &[
             (404, "no such event", Content::Json("Error")),
         ],
         handler: handler!(crate::association::http::atom),
+    },
+    RouteSpec {
+        id: "contributionsCsv",
+        method: Method::GET,
+        path: v0!("/event_registration/{id}/contributions.csv"),
+        summary: "Every stored contribution as CSV (RFC 4180, header row, UTF-8 with BOM), oldest \
+                  first, streamed; timestamps in UTC and in the event's time zone.",
+        access: Access::Optional,
+        query: &[],
+        body: None,
+        responses: &[
+            (200, "the CSV", Content::Other("text/csv")),
+            (404, "no such event, or deleted", Content::Json("Error")),
+        ],
+        handler: handler!(crate::reports::http::export_csv),
+    },
+    RouteSpec {
+        id: "participantTotals",
+        method: Method::GET,
+        path: v0!("/event_registration/{id}/contributions/participants"),
+        summary: "Totals per participant, most edits first.",
+        access: Access::Optional,
+        query: &[
+            optional("limit", ParamKind::Limit, "page size, default 100"),
+            optional(
+                "continue",
+                ParamKind::Offset,
+                "the `continue` value of the previous page",
+            ),
+        ],
+        body: None,
+        responses: &[
+            (200, "{participants, continue?}", Content::Json("ParticipantTotals")),
+            (400, "bad parameter", Content::Json("Error")),
+            (404, "no such event, or deleted", Content::Json("Error")),
+        ],
+        handler: handler!(crate::reports::http::participants),
+    },
+    RouteSpec {
+        id: "pageTotals",
+        method: Method::GET,
+        path: v0!("/event_registration/{id}/contributions/pages"),
+        summary: "Totals per page (wiki and page id, latest title), most edits first.",
+        access: Access::Public,
+        query: &[
+            optional("limit", ParamKind::Limit, "page size, default 100"),
+            optional(
+                "continue",
+                ParamKind::Offset,
+                "the `continue` value of the previous page",
+            ),
+        ],
+        body: None,
+        responses: &[
+            (200, "{pages, continue?}", Content::Json("PageTotals")),
+            (400, "bad parameter", Content::Json("Error")),
+            (404, "no such event, or deleted", Content::Json("Error")),
+        ],
+        handler: handler!(crate::reports::http::pages),
+    },
+    RouteSpec {
+        id: "reportPage",
+        method: Method::GET,
+        path: "/event/{id}",
+        summary: "The organizers' report page of an event (HTML).",
+        access: Access::Optional,
+        query: &[],
+        body: None,
+        responses: &[
+            (200, "the page", Content::Other("text/html")),
+            (404, "no such event, or deleted", Content::Json("Error")),
+        ],
+        handler: handler!(crate::reports::page::page),
     },
     RouteSpec {
         id: "deadLetters",

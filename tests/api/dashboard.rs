@@ -17,7 +17,7 @@ fn chromium() -> String {
 }
 
 /// The page's DOM after its script has had a few (virtual) seconds to fetch and render.
-fn render(url: &str) -> String {
+pub fn render(url: &str) -> String {
     let profile = std::env::temp_dir().join(unique_name("chromium-profile"));
     let out = Command::new(chromium())
         .args([

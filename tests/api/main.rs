@@ -26,6 +26,7 @@ mod own_registration;
 mod privacy;
 mod private;
 mod report;
+mod reports;
 mod shutdown;
 mod signin;
 mod streams;
