@@ -258,18 +258,22 @@
 		AssociateDialog.static.title = TEXT.title;
 		AssociateDialog.static.actions = [
 			{ action: 'yes', label: TEXT.yes, flags: [ 'primary', 'progressive' ] },
-			{ action: 'no', label: TEXT.no, flags: [ 'safe', 'close' ] },
+			{ action: 'no', label: TEXT.no, flags: [ 'safe' ] },
 			{ action: 'hide', label: TEXT.hide }
 		];
 
 		AssociateDialog.prototype.initialize = function () {
 			AssociateDialog.super.prototype.initialize.apply( this, arguments );
 			this.question = new OO.ui.LabelWidget( { classes: [ 'ce-postedit-question' ] } );
+			const paragraph = document.createElement( 'p' );
+			paragraph.appendChild( this.question.$element[ 0 ] );
 			this.choice = new OO.ui.RadioSelectWidget( { classes: [ 'ce-postedit-choice' ] } );
-			this.choiceLabel = new OO.ui.LabelWidget( { label: TEXT.choose } );
+			this.choiceField = new OO.ui.FieldLayout( this.choice, {
+				label: TEXT.choose,
+				align: 'top'
+			} );
 			this.content = new OO.ui.PanelLayout( { padded: true, expanded: false } );
-			this.content.$element.append( this.question.$element, this.choiceLabel.$element,
-				this.choice.$element );
+			this.content.$element.append( paragraph, this.choiceField.$element );
 			this.$body.append( this.content.$element );
 			this.choice.on( 'select', () => this.updateQuestion() );
 		};
@@ -284,9 +288,7 @@
 						// A string label is set as text, never as HTML.
 						label: e.name
 					} ) ) );
-					const several = this.events.length > 1;
-					this.choice.toggle( several );
-					this.choiceLabel.toggle( several );
+					this.choiceField.toggle( this.events.length > 1 );
 					this.choice.selectItemByData( this.events[ 0 ].id );
 					this.updateQuestion();
 				}, this );
