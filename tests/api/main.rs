@@ -1,6 +1,7 @@
 //! Integration tests: the real service against real Postgres and NATS, spoken to over HTTP.
 //! One binary with modules, so the suite links once.
 
+mod browser;
 mod helpers;
 mod mediawiki;
 mod wiki;
@@ -21,6 +22,7 @@ mod migrations;
 mod model;
 mod nats_auth;
 mod ops;
+mod postedit;
 mod privacy;
 mod private;
 mod report;
