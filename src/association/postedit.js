@@ -102,9 +102,11 @@
 	} catch ( e ) {
 		warn( 'cannot tell where the service is', e );
 	}
-	if ( !base || !window.mw || !mw.config || !mw.hook ) {
+	// Loaded twice (Common.js and a gadget), it still asks once.
+	if ( !base || !window.mw || !mw.config || !mw.hook || window.ceEventsPostEditLoaded ) {
 		return;
 	}
+	window.ceEventsPostEditLoaded = true;
 
 	/**
 	 * One request to the service with the wiki's cookies; resolves to {ok, status, data}

@@ -5,7 +5,8 @@
 //!
 //! [`Browser::start`] runs `chromedriver --port=<free port>` in a process group of its own and
 //! opens one headless session with a temporary profile; dropping the `Browser` kills that group
-//! (chromedriver and the Chromium it started) and removes the profile.
+//! (chromedriver and the Chromium it started; Chromium's crash handlers, which leave the group,
+//! end by themselves with it) and removes the profile.
 //!
 //! Every helper waits for an outcome (an element, a condition in the page) with a generous
 //! deadline, never for a fixed time. JavaScript errors are collected in every page from its
@@ -391,7 +392,9 @@ impl Browser {
             })
             .await
             .unwrap_or_else(|e| panic!("browser: console log: {e}"));
-        v.as_array().cloned().unwrap_or_default()
+        v.as_array()
+            .cloned()
+            .unwrap_or_else(|| panic!("browser: the console log is not a list: {v}"))
     }
 }
 
@@ -525,4 +528,62 @@ fn kill_group(driver: &mut Child) {
         libc::killpg(pgid, libc::SIGKILL);
     }
     let _ = driver.wait();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tests of the harness itself.
+
+/// The error collectors see what a page throws from its first script on, so that a test
+/// asserting "no JavaScript error" would fail if there were one; the harness leaves no
+/// chromedriver or Chromium behind.
+#[tokio::test]
+async fn browser_harness_collects_javascript_errors_from_the_first_instant() {
+    let browser = Browser::start().await;
+    let page = "<html><head><script>console.error('logged'); \
+                Promise.reject(new Error('rejected')); \
+                throw new Error('thrown early');</script></head>\
+                <body><button onclick=\"document.body.dataset.clicked='yes'\">Don't click</button>\
+                </body></html>";
+    browser
+        .goto(&format!(
+            "data:text/html,{}",
+            urlencode(page).replace('+', "%20")
+        ))
+        .await;
+    browser.click_button("Don't click").await;
+    browser
+        .wait_for_js("the click", "document.body.dataset.clicked === 'yes'")
+        .await;
+    let errors = browser
+        .wait_for_js(
+            "three errors",
+            "window.__ceJsErrors.length >= 3 && window.__ceJsErrors",
+        )
+        .await;
+    let errors = errors.to_string();
+    for e in [
+        "console.error: logged",
+        "thrown early",
+        "unhandled rejection: Error: rejected",
+    ] {
+        assert!(errors.contains(e), "{e} not in {errors}");
+    }
+    let log = browser.console_log().await;
+    assert!(
+        log.iter()
+            .any(|e| e["level"] == "SEVERE" && e["message"].to_string().contains("thrown early")),
+        "{log:?}"
+    );
+    let pid = browser.driver.id() as libc::pid_t;
+    drop(browser);
+    // Killed at once; gone once the kernel has torn the processes down.
+    crate::helpers::eventually(
+        "chromedriver's process group gone",
+        Duration::from_secs(30),
+        async || {
+            // SAFETY: signal 0 only asks whether the group still has a process.
+            unsafe { libc::killpg(pid, 0) != 0 }
+        },
+    )
+    .await;
 }

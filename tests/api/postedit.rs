@@ -451,6 +451,53 @@ async fn postedit_yes_associates_the_edit_and_no_thanks_stores_nothing() {
         0
     );
     assert_no_js_errors(&browser).await;
+
+    // An error answer: the user left the event while the dialog was open; "Yes" shows the
+    // service's own message as an error notification, and the page goes on.
+    let refused = browser
+        .edit(
+            &wiki,
+            "Charles Babbage",
+            "Babbage designed the [[Difference Engine]] and more.",
+            "More",
+        )
+        .await;
+    dialog_text(&browser).await;
+    let registration = app.v0(&format!("/event_registration/{event}/participants/self"));
+    let (s, v) = answer(
+        from_wiki(
+            &app,
+            &wiki,
+            &participant,
+            reqwest::Method::DELETE,
+            &registration,
+        )
+        .header("x-csrf-token", participant.csrf_token()),
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    browser.click_button("Yes").await;
+    wait_for_outcome(&browser, refused, "failed").await;
+    let (s, v) = answer(
+        from_wiki(
+            &app,
+            &wiki,
+            &participant,
+            reqwest::Method::PUT,
+            &app.v0(&format!(
+                "/event_registration/{event}/edits/{WIKI}/{refused}"
+            )),
+        )
+        .header("x-csrf-token", participant.csrf_token()),
+    )
+    .await;
+    assert_eq!(s, 403, "{v}");
+    let message = v["messageTranslations"]["en"].as_str().unwrap();
+    let note = browser
+        .wait_for_css(".mw-notification.mw-notification-type-error")
+        .await;
+    assert_eq!(note.text().await.unwrap(), message);
+    assert_no_js_errors(&browser).await;
 }
 
 /// "Don't ask again for this event": no dialog on the next save, and `events_for_edit` no
