@@ -3,7 +3,8 @@
 //! message ids (`jobs`), the Bloom filter of associated edits (`bloom`), the diff workers
 //! (`workers`) with the wiki's Action API client (`wiki_api`) and the measurements
 //! (`stats`), the stored rows and dead letters (`db`), and the routes that read them
-//! (`http`: listing, summary, Atom feed, dead letters).
+//! (`http`: listing, summary, Atom feed, dead letters), and the post-edit module wikis load to
+//! offer their users the association after a save (`postedit`: `GET /postedit.js`).
 //!
 //! Owns: invariants 5 and 6 (nothing accepted is lost; stable keys) and 8 on the routes that
 //! show contributions. Reads the cache to validate; never writes it.
@@ -13,6 +14,7 @@ pub mod bloom;
 pub mod db;
 pub mod http;
 pub mod jobs;
+pub mod postedit;
 pub mod stats;
 pub mod wiki_api;
 pub mod workers;

@@ -330,6 +330,22 @@ pub static ROUTES: &[RouteSpec] = &[
         handler: handler!(crate::ops::dashboard::data),
     },
     RouteSpec {
+        id: "postEditScript",
+        method: Method::GET,
+        path: "/postedit.js",
+        summary: "The post-edit module a wiki loads with mw.loader.load: after a save, asks the \
+                  user whether to associate the edit with one of their events. Strong ETag; 304 \
+                  on If-None-Match.",
+        access: Access::Public,
+        query: &[],
+        body: None,
+        responses: &[
+            (200, "the script", Content::Other("text/javascript")),
+            (304, "not modified", Content::None),
+        ],
+        handler: handler!(crate::association::postedit::script),
+    },
+    RouteSpec {
         id: "createEvent",
         method: Method::POST,
         path: v0!("/event_registration"),

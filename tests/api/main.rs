@@ -1,6 +1,7 @@
 //! Integration tests: the real service against real Postgres and NATS, spoken to over HTTP.
 //! One binary with modules, so the suite links once.
 
+mod browser;
 mod helpers;
 mod mediawiki;
 mod wiki;
@@ -23,6 +24,7 @@ mod model;
 mod nats_auth;
 mod ops;
 mod own_registration;
+mod postedit;
 mod privacy;
 mod private;
 mod report;
