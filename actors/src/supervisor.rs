@@ -371,7 +371,7 @@ async fn reconcile(
     let ongoing = |e: &EventId| dir.get(*e).is_some_and(|f| f.window.is_ongoing_at(now));
     let (db, hidden) = rows_by_user(snapshot, &ongoing);
 
-    let mut have: HashMap<UserId, HashMap<EventId, i64>> = HashMap::new();
+    let mut have: HashMap<UserId, HashMap<EventId, Registration>> = HashMap::new();
     let users = registry.users();
     let users_checked = users.len();
     for chunk in users.chunks(512) {
@@ -382,7 +382,7 @@ async fn reconcile(
         });
         for (user, res) in futures_join_all(asks).await {
             // A closed mailbox means the actor stopped (empty) meanwhile: it holds nothing.
-            let held: HashMap<EventId, i64> = res
+            let held: HashMap<EventId, Registration> = res
                 .unwrap_or_default()
                 .into_iter()
                 .filter(|(e, _)| ongoing(e))
@@ -406,8 +406,26 @@ async fn reconcile(
         // sweep and is newer wins, whichever arrives first (no wholesale replacement).
         for event in events {
             let row = d.get(&event).copied();
+            let prompt_hidden = hidden.contains(&(user, event));
             match (h.get(&event).copied(), row) {
-                (Some(held), Some((version, false))) if version > held => {
+                // The same registration with another prompt choice: a change published
+                // without it (an instance from before the flag) or a forged one. The database's
+                // choice, at that version.
+                (Some(held), Some((version, true)))
+                    if version == held.version && held.prompt_hidden != prompt_hidden =>
+                {
+                    drift += 1;
+                    registry.correct(
+                        user,
+                        event,
+                        version,
+                        Some(Registration {
+                            version,
+                            prompt_hidden,
+                        }),
+                    );
+                }
+                (Some(held), Some((version, false))) if version > held.version => {
                     drift += 1;
                     registry.leave(user, event, version);
                 }
@@ -415,8 +433,7 @@ async fn reconcile(
                 // hidden prompt) may have changed in a change this instance has not applied
                 // yet. A versioned join brings it in; not drift, since it is most likely
                 // still on its way through the change stream.
-                (Some(held), Some((version, true))) if version > held => {
-                    let prompt_hidden = hidden.contains(&(user, event));
+                (Some(held), Some((version, true))) if version > held.version => {
                     registry.join(
                         user,
                         event,
@@ -426,11 +443,11 @@ async fn reconcile(
                         },
                     );
                 }
-                (Some(held), row) if !justifies_join(row, held) => {
+                (Some(held), row) if !justifies_join(row, held.version) => {
                     doubts
                         .entry(user)
                         .or_default()
-                        .push(Doubt::Held(event, held));
+                        .push(Doubt::Held(event, held.version));
                 }
                 (None, Some((version, true))) => match registry.tombstone(user, event) {
                     Some(t) if t >= version => {
@@ -441,7 +458,6 @@ async fn reconcile(
                     }
                     _ => {
                         drift += 1;
-                        let prompt_hidden = hidden.contains(&(user, event));
                         registry.join(
                             user,
                             event,

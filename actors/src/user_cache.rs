@@ -261,9 +261,9 @@ impl Handler<GetOngoing> for UserCache {
     }
 }
 
-/// Read: every membership with its version, for reconciliation.
+/// Read: every membership with its registration, for reconciliation.
 #[derive(Message)]
-#[rtype(result = "Vec<(EventId, i64)>")]
+#[rtype(result = "Vec<(EventId, Registration)>")]
 pub struct GetMemberships;
 
 impl Handler<GetMemberships> for UserCache {
@@ -272,7 +272,15 @@ impl Handler<GetMemberships> for UserCache {
         MessageResult(
             self.events
                 .values()
-                .map(|m| (m.facts.id, m.version))
+                .map(|m| {
+                    (
+                        m.facts.id,
+                        Registration {
+                            version: m.version,
+                            prompt_hidden: m.prompt_hidden,
+                        },
+                    )
+                })
                 .collect(),
         )
     }

@@ -302,6 +302,16 @@ async fn a_hidden_prompt_is_held_with_the_membership_and_reconciled() {
     f.cache.sweep().await.unwrap();
     assert_eq!(hidden_ids(&f.cache, 7).await, vec![1]);
     assert_eq!(ids(&f.cache, 7).await, vec![1]);
+
+    // The same version with the choice left out (an instance from before the flag published
+    // it): the sweep takes the database's choice and counts it as drift.
+    let mut unaware = f.store.hide_prompt(e.id, uid(7), true);
+    unaware.prompt_hidden = false;
+    f.cache.apply(Change::Participant(unaware)).await;
+    assert_eq!(hidden_ids(&f.cache, 7).await, Vec::<u64>::new());
+    assert_eq!(f.cache.sweep().await.unwrap().drift, 1);
+    assert_eq!(hidden_ids(&f.cache, 7).await, vec![1]);
+    assert_eq!(f.cache.sweep().await.unwrap().drift, 0);
 }
 
 #[tokio::test]

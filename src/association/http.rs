@@ -361,6 +361,7 @@ fn xml(s: &str) -> String {
 pub async fn atom(req: Request) -> Result<Response, ApiError> {
     let state = &req.state;
     let event = req.event_id()?;
+    req.query.wiki()?; // only names the wiki that signs the reader in
     let record = existing_event(state, event).await?;
     let reader = reader(&req, &record);
     let page = contributions::list(

@@ -201,7 +201,9 @@
 		}
 		if ( answer.ok ) {
 			const link = document.createElement( 'a' );
-			link.href = base + '/event/' + event.id;
+			// With the wiki named, the report page signs its reader in with the wiki's
+			// cookies (an organizer then sees private participants too).
+			link.href = base + '/event/' + event.id + '?wiki=' + encodeURIComponent( wiki );
 			link.textContent = event.name;
 			const message = document.createElement( 'span' );
 			message.className = 'ce-postedit-associated';
@@ -217,6 +219,8 @@
 	async function hidePrompt( event, revision ) {
 		const path = v0 + '/event_registration/' + event.id + '/participants/self';
 		try {
+			// Still registered? A PUT alone would register someone who has just left. The
+			// privacy choice is left out of the PUT: the service keeps it as it is.
 			const current = await call( 'GET', path );
 			if ( !current.ok || !current.data || typeof current.data !== 'object' ) {
 				mark( 'failed', revision );
@@ -224,8 +228,6 @@
 				return;
 			}
 			const answer = await call( 'PUT', path, {
-				// eslint-disable-next-line camelcase
-				is_private: current.data.is_private === true,
 				// eslint-disable-next-line camelcase
 				hide_contribution_association_prompt: true,
 				token: csrfToken()

@@ -238,12 +238,13 @@ pub fn parse_account_id(body: &Value) -> Option<u64> {
     if user.get("missing").is_some() || user.get("invalid").is_some() {
         return None;
     }
+    // Each candidate on its own: an account not attached to CentralAuth has central id 0 and
+    // is known by its local id, as signing in takes it.
     let ids = user.get("centralids");
-    ids.and_then(|c| c.get("CentralAuth"))
-        .and_then(Value::as_u64)
-        .or_else(|| user.get("userid").and_then(Value::as_u64))
-        .or_else(|| ids.and_then(|c| c.get("local")).and_then(Value::as_u64))
-        .filter(|id| *id > 0)
+    let positive = |v: Option<&Value>| v.and_then(Value::as_u64).filter(|id| *id > 0);
+    positive(ids.and_then(|c| c.get("CentralAuth")))
+        .or_else(|| positive(user.get("userid")))
+        .or_else(|| positive(ids.and_then(|c| c.get("local"))))
 }
 
 /// Finds revision `revid` in a `prop=revisions` answer (formatversion=2).

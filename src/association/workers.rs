@@ -349,6 +349,17 @@ async fn measure(deps: &WorkerDeps, job: &ValidJob) -> Result<(), Failure> {
         ));
     };
     let (author, author_name) = if same_user(user, &job.user_name) {
+        // The gateway let an organizer through without being a participant: their own edit
+        // counts only if they take part too, as anyone's.
+        if !registration::is_participant(&deps.pool, job.event, job.user).await? {
+            return Err(Failure::Permanent(
+                "not-participant",
+                format!(
+                    "{:?} is not a participant of event {}",
+                    job.user_name, job.event
+                ),
+            ));
+        }
         (job.user, job.user_name.clone())
     } else {
         (

@@ -578,7 +578,11 @@ pub static ROUTES: &[RouteSpec] = &[
         path: v0!("/event_registration/{id}/contributions.atom"),
         summary: "An Atom feed of the event's latest contributions.",
         access: Access::Optional,
-        query: &[],
+        query: &[optional(
+            "wiki",
+            ParamKind::Wiki,
+            "the wiki whose session cookies sign the reader in",
+        )],
         body: None,
         responses: &[
             (200, "an Atom feed", Content::Other("application/atom+xml")),
@@ -593,7 +597,11 @@ pub static ROUTES: &[RouteSpec] = &[
         summary: "Every stored contribution as CSV (RFC 4180, header row, UTF-8 with BOM), oldest \
                   first, streamed; timestamps in UTC and in the event's time zone.",
         access: Access::Optional,
-        query: &[],
+        query: &[optional(
+            "wiki",
+            ParamKind::Wiki,
+            "the wiki whose session cookies sign the reader in",
+        )],
         body: None,
         responses: &[
             (200, "the CSV", Content::Other("text/csv")),
@@ -608,6 +616,11 @@ pub static ROUTES: &[RouteSpec] = &[
         summary: "Totals per participant, most edits first.",
         access: Access::Optional,
         query: &[
+            optional(
+            "wiki",
+            ParamKind::Wiki,
+            "the wiki whose session cookies sign the reader in",
+        ),
             optional("limit", ParamKind::Limit, "page size, default 100"),
             optional(
                 "continue",
@@ -651,7 +664,11 @@ pub static ROUTES: &[RouteSpec] = &[
         path: "/event/{id}",
         summary: "The organizers' report page of an event (HTML).",
         access: Access::Optional,
-        query: &[],
+        query: &[optional(
+            "wiki",
+            ParamKind::Wiki,
+            "the wiki whose session cookies sign the reader in",
+        )],
         body: None,
         responses: &[
             (200, "the page", Content::Other("text/html")),

@@ -133,7 +133,18 @@ pub async fn register(
     if now > end {
         return Ok(Outcome::Refused(Refusal::EventEnded));
     }
-    if status != EventStatus::Open.as_str() {
+    // A closed event takes no new participants; one already taking part may still change
+    // their choices (hide the post-edit prompt of an event under way, say).
+    if status != EventStatus::Open.as_str()
+        && tx
+            .query_opt(
+                "SELECT 1 FROM ce_participants WHERE event_id = $1 AND user_id = $2 \
+                 AND unregistered_at IS NULL FOR UPDATE",
+                &[&event.as_i64(), &user.as_i64()],
+            )
+            .await?
+            .is_none()
+    {
         return Ok(Outcome::Refused(Refusal::EventClosed));
     }
     let new_private = choices.private.unwrap_or(false);

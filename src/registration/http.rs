@@ -53,6 +53,8 @@ pub async fn register(req: Request) -> Result<Response, ApiError> {
 pub async fn own(req: Request) -> Result<Response, ApiError> {
     let (state, caller) = (&req.state, req.caller()?);
     let event = req.event_id()?;
+    // As the extension: the event must exist and not be deleted, then the caller take part.
+    crate::association::http::existing_event(state, event).await?;
     match participants::own_registration(&state.pool, event, caller.user_id).await? {
         Some(r) => Ok(warp::reply::json(&serde_json::json!({
             "is_private": r.private,
@@ -60,14 +62,11 @@ pub async fn own(req: Request) -> Result<Response, ApiError> {
             "hide_contribution_association_prompt": r.hide_prompt,
         }))
         .into_response()),
-        None => match crate::events::db::get(&state.pool, event).await? {
-            None => Err(ApiError::event_not_found(event)),
-            Some(_) => Err(ApiError::new(
-                StatusCode::NOT_FOUND,
-                "campaignevents-rest-get-registration-info-notparticipant",
-                format!("You are not a participant of the event with ID {event}."),
-            )),
-        },
+        None => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "campaignevents-rest-get-registration-info-notparticipant",
+            format!("You are not a participant of the event with ID {event}."),
+        )),
     }
 }
 

@@ -7,6 +7,9 @@
 //! about 64 KiB through a channel of a few chunks, so an event of any size is exported in flat
 //! memory, at the pace the client reads.
 //!
+//! A page title or user name that a spreadsheet would run as a formula gets an apostrophe in
+//! front ([`inert`]).
+//!
 //! Times: `timestamp_utc` (RFC 3339, `Z`) and `timestamp_local`, the same instant in the
 //! event's own time zone with its offset (`2026-11-21T15:30:00+05:30`).
 
@@ -54,6 +57,18 @@ pub fn push_field(out: &mut String, field: &str) {
         out.push('"');
     } else {
         out.push_str(field);
+    }
+}
+
+/// A text cell a spreadsheet would run as a formula (`=`, `+`, `-`, `@`, or a tab or carriage
+/// return first) gets an apostrophe in front, as OWASP advises for CSV exports: a page title
+/// or user name chosen by anyone must not run in an organizer's spreadsheet. Numbers and
+/// times never start that way.
+pub fn inert(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{text}").into()
+    } else {
+        text.into()
     }
 }
 
@@ -126,14 +141,14 @@ async fn produce(
                 .unwrap_or_default(),
             n(4),
             n32(5),
-            r.get(6),
+            inert(r.get(6)).into_owned(),
             if visible {
                 user.to_string()
             } else {
                 String::new()
             },
             if visible {
-                r.get(8)
+                inert(r.get(8)).into_owned()
             } else {
                 PRIVATE_PARTICIPANT.to_owned()
             },
@@ -167,6 +182,14 @@ async fn produce(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn text_a_spreadsheet_would_run_is_made_inert() {
+        assert_eq!(inert("=HYPERLINK(\"x\")"), "'=HYPERLINK(\"x\")");
+        assert_eq!(inert("-30-"), "'-30-");
+        assert_eq!(inert("@home"), "'@home");
+        assert_eq!(inert("Lisboa = capital"), "Lisboa = capital");
+    }
 
     #[test]
     fn fields_are_quoted_as_rfc_4180_says() {

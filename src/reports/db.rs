@@ -68,7 +68,7 @@ pub async fn participants(
          FROM ce_associate_edit_to_event c \
          LEFT JOIN ce_participants p ON p.event_id = c.event_id AND p.user_id = c.user_id \
          WHERE c.event_id = $1 GROUP BY c.user_id \
-         ORDER BY count(*) DESC, c.user_id LIMIT $2 OFFSET $3"
+         ORDER BY count(*) DESC, min(c.id) LIMIT $2 OFFSET $3"
     );
     let rows = client
         .query(sql.as_str(), &[&event.as_i64(), &limit, &offset])

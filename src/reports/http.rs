@@ -68,10 +68,17 @@ pub async fn participants(req: Request) -> Result<Response, ApiError> {
     let state = &req.state;
     let event = req.event_id()?;
     let (limit, offset) = window(&req.query)?;
+    req.query.wiki()?; // only names the wiki that signs the reader in
     let record = existing_event(state, event).await?;
     let reader = reader(&req, &record);
     let items = db::participants(&state.pool, event, reader, limit, offset).await?;
-    Ok(paged("participants", items, limit, offset))
+    let mut resp = paged("participants", items, limit, offset);
+    // What a reader may see depends on who asks.
+    resp.headers_mut().insert(
+        "cache-control",
+        HeaderValue::from_static("private, no-cache"),
+    );
+    Ok(resp)
 }
 
 /// `GET …/contributions/pages`: each page's totals, most edits first.
@@ -88,6 +95,7 @@ pub async fn pages(req: Request) -> Result<Response, ApiError> {
 pub async fn export_csv(req: Request) -> Result<Response, ApiError> {
     let state = &req.state;
     let event = req.event_id()?;
+    req.query.wiki()?; // only names the wiki that signs the reader in
     let record = existing_event(state, event).await?;
     let reader = reader(&req, &record);
     // The name was checked against the same database when the event was stored.

@@ -204,9 +204,16 @@ return desc?-r:r;});rows.forEach(function(r){tb.appendChild(r);});});});";
 pub async fn page(req: Request) -> Result<Response, ApiError> {
     let state = &req.state;
     let event = req.event_id()?;
+    // `wiki` names the wiki whose session cookies sign the reader in (a page opened from a
+    // link sends no Origin); the page's own links carry it on.
+    let wiki = req.query.wiki()?;
     let record = existing_event(state, event).await?;
     let reader = reader(&req, &record);
     let facts = &record.facts;
+    let signed = wiki
+        .as_ref()
+        .map(|w| format!("?wiki={}", attr(w.as_str())))
+        .unwrap_or_default();
     let tz = Tz::from_str(facts.timezone.as_str()).unwrap_or(chrono_tz::UTC);
     let summary = contributions::summary(&state.pool, event).await?;
     let people = db::participants(&state.pool, event, reader, TABLE_ROWS, 0).await?;
@@ -265,13 +272,13 @@ pub async fn page(req: Request) -> Result<Response, ApiError> {
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
          <title>{name} — results</title><style>{STYLE}</style>\
-         <link rel=\"alternate\" type=\"application/atom+xml\" href=\"{base}/{event}/contributions.atom\"></head>\
+         <link rel=\"alternate\" type=\"application/atom+xml\" href=\"{base}/{event}/contributions.atom{signed}\"></head>\
          <body><h1>{name}</h1>\
          <p class=\"facts\">{window}<br>On {wikis}. {status}{tracking}</p>\
          <p class=\"summary\" id=\"summary\" data-edits=\"{edits}\" data-participants=\"{participants}\" \
          data-articles-edited=\"{edited}\" data-articles-created=\"{created}\">{words}</p>\
-         <p class=\"links\"><a href=\"{base}/{event}/contributions.csv\" download>Download every edit (CSV)</a>\
-         <a href=\"{base}/{event}/contributions.atom\">Atom feed</a>\
+         <p class=\"links\"><a href=\"{base}/{event}/contributions.csv{signed}\" download>Download every edit (CSV)</a>\
+         <a href=\"{base}/{event}/contributions.atom{signed}\">Atom feed</a>\
          <a href=\"{base}/{event}/contributions/summary\">Totals as JSON</a></p>\
          <h2>Edits per day</h2><p class=\"note\">Days in the event's time zone, {tzname}.</p>{chart}\
          <h2>Participants</h2>{people_note}{people_table}\

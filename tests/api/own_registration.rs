@@ -157,6 +157,53 @@ async fn the_own_registration_reads_back_and_a_hidden_prompt_leaves_events_for_e
     let (s, body) = put_self(&app, a, json!({"is_private": null})).await;
     assert_eq!(assert_error_shape(s, &body), "rest-invalid-body");
     assert_eq!(s, 400);
+
+    // Registration closed while the event runs: a participant may still hide its prompt; no
+    // one new may join.
+    let mut closed = tracking();
+    closed["status"] = json!("closed");
+    let resp = app
+        .http
+        .put(app.v0(&format!("/event_registration/{b}")))
+        .bearer_auth(organizer_token(1))
+        .json(&closed)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 204);
+    let (s, body) = put_self(
+        &app,
+        b,
+        json!({"hide_contribution_association_prompt": true}),
+    )
+    .await;
+    assert_eq!((s, &body), (200, &json!({"modified": true})));
+    assert_eq!(for_edit(&app).await, vec![a]);
+    let resp = app
+        .http
+        .put(app.v0(&format!("/event_registration/{b}/participants/self")))
+        .bearer_auth(token(32, "Newcomer", &[]))
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    let (s, body) = (resp.status().as_u16(), resp.json::<Value>().await.unwrap());
+    assert_eq!(
+        assert_error_shape(s, &body),
+        "campaignevents-register-event-not-open"
+    );
+
+    // A deleted event has no registration to read.
+    let resp = app
+        .http
+        .delete(app.v0(&format!("/event_registration/{b}")))
+        .bearer_auth(organizer_token(1))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 204);
+    let (s, body) = get_self(&app, b).await;
+    assert_eq!(s, 404, "{body}");
 }
 
 #[tokio::test]

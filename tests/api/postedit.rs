@@ -394,7 +394,7 @@ async fn postedit_yes_associates_the_edit_and_no_thanks_stores_nothing() {
     let href = browser
         .js("return document.querySelector('.mw-notification .ce-postedit-associated a').href;")
         .await;
-    assert_eq!(href, json!(app.url(&format!("/event/{event}"))));
+    assert_eq!(href, json!(app.url(&format!("/event/{event}?wiki={WIKI}"))));
     let row = stored_row(&app, event, yes).await;
     assert_eq!(row["user_name"], wiki.participant.name, "{row}");
     assert_eq!(row["wiki_id"], WIKI, "{row}");
@@ -438,6 +438,16 @@ async fn postedit_yes_associates_the_edit_and_no_thanks_stores_nothing() {
         .map(|r| r["revision_id"].as_u64().unwrap())
         .collect();
     assert_eq!(stored, vec![later, yes], "the declined edit is not stored");
+
+    // The notification's link: the event's report page, with both edits counted.
+    browser.goto(href.as_str().unwrap()).await;
+    let summary = browser.wait_for_css("#summary").await;
+    assert_eq!(
+        summary.attr("data-edits").await.unwrap().as_deref(),
+        Some("2")
+    );
+    assert!(summary.text().await.unwrap().contains("made 2 edits"));
+    assert_no_js_errors(&browser).await;
     assert_eq!(
         app.count(
             "SELECT count(*) FROM ce_associate_edit_to_event WHERE revision_id = $1",

@@ -13,7 +13,7 @@ const PRIVATE: u64 = 12;
 
 fn titles() -> [&'static str; 5] {
     [
-        "Lisboa",
+        "=HYPERLINK(\"https://example.org\")",
         "Porto, Portugal",
         "The \"Quoted\" One",
         "Two\nLines",
@@ -269,7 +269,12 @@ async fn the_csv_has_one_record_per_row_with_every_title_intact_and_local_times(
         .collect();
     seen.sort();
     seen.dedup();
-    let mut expected: Vec<String> = titles().iter().map(|t| t.to_string()).collect();
+    // A title a spreadsheet would run as a formula is made inert with an apostrophe.
+    let mut expected: Vec<String> = titles()
+        .iter()
+        .map(|t| campaign_events::reports::csv::inert(t).into_owned())
+        .collect();
+    assert!(expected.iter().any(|t| t.starts_with("'=HYPERLINK")));
     expected.sort();
     assert_eq!(seen, expected);
     for (r, at) in records[1..].iter().zip(&times) {
