@@ -13,6 +13,7 @@ PORT=18093
 export DATABASE_URL="postgres://postgres@127.0.0.1:5432/$DB" STREAM_PREFIX="csvbench$$" \
   LISTEN_ADDR="127.0.0.1:$PORT" RUST_LOG=warn
 psql() { command psql -h 127.0.0.1 -U postgres -v ON_ERROR_STOP=1 -qAt "$@"; }
+db() { psql -d "$DB" "$@"; }
 target/release/campaign-events serve --no-workers >/tmp/csv_bench_service.log 2>&1 &
 SERVICE=$!
 cleanup() {
@@ -46,7 +47,7 @@ for rows in 1000 10000 100000; do
     -d '{"event_name": "CSV '$rows'", "start_time": "'$START'", "end_time": "'$END'",
          "timezone": "Asia/Kolkata", "wikis": ["*all*"], "track_contributions": true}' |
     sed -E 's/.*"id":([0-9]+).*/\1/')
-  psql -c "INSERT INTO ce_associate_edit_to_event (event_id, user_id, user_name, wiki_id,
+  db -c "INSERT INTO ce_associate_edit_to_event (event_id, user_id, user_name, wiki_id,
       revision_id, parent_revision_id, page_id, page_title, namespace, bytes_added, bytes_removed,
       chars_added, chars_removed, links_added, links_removed, refs_added, refs_removed,
       is_new_article, rev_timestamp, associated_at)

@@ -321,7 +321,7 @@ pub async fn list(pool: &Pool, l: &Listing<'_>) -> Result<Page, DbError> {
         "SELECT {CONTRIBUTION_COLUMNS}, COALESCE(p.private, false) AS private \
          FROM ce_associate_edit_to_event c \
          LEFT JOIN ce_participants p ON p.event_id = c.event_id AND p.user_id = c.user_id \
-         WHERE c.event_id = $1 \
+         WHERE c.event_id = $1 AND NOT c.deleted \
          AND ($2::timestamptz IS NULL OR (c.rev_timestamp, c.id) < ($2, $3)) \
          AND ($4::text IS NULL OR (c.user_name = $4 \
               AND (NOT COALESCE(p.private, false) OR $7 OR c.user_id = $8))) \
@@ -426,7 +426,7 @@ pub async fn summary(pool: &Pool, event: EventId) -> Result<Summary, DbError> {
              COALESCE(sum(chars_added), 0)::bigint, COALESCE(sum(chars_removed), 0)::bigint, \
              COALESCE(sum(links_added), 0)::bigint, COALESCE(sum(links_removed), 0)::bigint, \
              COALESCE(sum(refs_added), 0)::bigint, COALESCE(sum(refs_removed), 0)::bigint \
-             FROM ce_associate_edit_to_event WHERE event_id = $1",
+             FROM ce_associate_edit_to_event WHERE event_id = $1 AND NOT deleted",
             &[&event.as_i64()],
         )
         .await?;

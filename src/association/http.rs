@@ -271,6 +271,49 @@ pub async fn remove(req: Request) -> Result<Response, ApiError> {
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
+/// `POST …/contributions/recheck` (an organizer of the event): re-checks the event's rows
+/// against the wiki now, at most `recheck::EVENT_MAX_ROWS` of them (those checked longest ago
+/// first), and answers what it found. A wiki that does not answer leaves its rows as they
+/// were (counted `failed`).
+pub async fn recheck(req: Request) -> Result<Response, ApiError> {
+    let (state, caller) = (&req.state, req.caller()?);
+    let event = req.event_id()?;
+    crate::events::http::authorize_organizer(
+        state,
+        caller,
+        event,
+        "campaignevents-rest-recheck-permission-denied",
+    )
+    .await?;
+    existing_event(state, event).await?;
+    let (counts, changed) = crate::association::recheck::run(
+        &state.pool,
+        &state.revision_api,
+        &state.metrics,
+        crate::association::recheck::Scope::Event(event),
+        crate::association::recheck::EVENT_MAX_ROWS,
+    )
+    .await?;
+    tracing::info!(event_id = %event, ?counts, by = %caller.user_id, "event re-checked");
+    if !changed.is_empty() {
+        state.summaries.invalidate(event);
+        let notice = crate::cache::changes::ChangeMessage::Contribution {
+            event_id: event.get(),
+            wiki_id: String::new(),
+            revision_id: 0,
+        };
+        if let Err(e) =
+            crate::cache::changes::publish_message(&state.jetstream, &state.names, &notice).await
+        {
+            tracing::warn!(error = %format!("{e:#}"), "re-check notice not published");
+        }
+    }
+    let last = crate::association::recheck::last_checked(&state.pool, event).await?;
+    let mut body = serde_json::to_value(counts).map_err(|_| ApiError::internal())?;
+    body["rechecked_at"] = last.map(wire_time).into();
+    Ok(warp::reply::json(&body).into_response())
+}
+
 pub async fn list(req: Request) -> Result<Response, ApiError> {
     let (state, query) = (&req.state, &req.query);
     let event = req.event_id()?;

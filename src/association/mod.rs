@@ -15,6 +15,7 @@ pub mod db;
 pub mod http;
 pub mod jobs;
 pub mod postedit;
+pub mod recheck;
 pub mod stats;
 pub mod wiki_api;
 pub mod workers;

@@ -203,6 +203,32 @@ impl RevisionApi {
         Ok(parse_account_id(&body))
     }
 
+    /// What the wiki shows of these revisions now (at most 50: one request), for the re-check.
+    pub async fn revisions_seen(
+        &self,
+        wiki: &WikiId,
+        revisions: &[u64],
+    ) -> Result<HashMap<u64, crate::association::recheck::Seen>, FetchError> {
+        let revids = revisions
+            .iter()
+            .map(u64::to_string)
+            .collect::<Vec<_>>()
+            .join("|");
+        let body = self
+            .call(
+                wiki,
+                &[
+                    ("action", "query"),
+                    ("prop", "revisions"),
+                    ("revids", &revids),
+                    ("rvprop", "ids|user|sha1"),
+                    ("rvslots", "main"),
+                ],
+            )
+            .await?;
+        Ok(crate::association::recheck::parse_revisions(&body))
+    }
+
     /// The wiki's siteinfo, fetched once and kept.
     pub async fn siteinfo(&self, wiki: &WikiId) -> Result<Arc<SiteInfo>, FetchError> {
         if let Some(s) = self.lock().get(wiki) {

@@ -214,7 +214,7 @@ pub async fn delete(req: Request) -> Result<Response, ApiError> {
 
 /// Organizers of the event and admins pass. A caller who is neither learns nothing about
 /// whether the event exists beyond what the public GET already tells.
-async fn authorize_organizer(
+pub(crate) async fn authorize_organizer(
     state: &Shared,
     caller: &Caller,
     id: EventId,

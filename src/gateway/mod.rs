@@ -51,6 +51,8 @@ pub struct State {
     pub max_body_bytes: u64,
     /// Rendered events of the post-edit read.
     pub rendered: crate::cache::reads::Rendered,
+    /// The wikis' Action API client (an organizer's re-check of one event).
+    pub revision_api: Arc<crate::association::wiki_api::RevisionApi>,
     /// Rendered contribution summaries.
     pub summaries: contributions::Summaries,
     pub metrics: Arc<crate::ops::metrics::Metrics>,
@@ -216,7 +218,8 @@ pub struct Request {
     pub params: routes::PathParams,
     pub query: Query,
     pub if_none_match: Option<String>,
-    /// Empty unless the route takes a body.
+    /// Empty unless the route takes a body or is a write (whose body may carry the wiki's CSRF
+    /// token, taken out before the handler runs).
     pub body: Body,
     caller: Option<Caller>,
 }

@@ -315,6 +315,17 @@ fn schemas() -> Value {
                 "refs_added": {"type": "integer"}, "refs_removed": {"type": "integer"}
             }
         },
+        "Recheck": {
+            "type": "object",
+            "required": ["checked", "unchanged", "deleted", "restored", "moved", "failed"],
+            "properties": {
+                "checked": {"type": "integer"}, "unchanged": {"type": "integer"},
+                "deleted": {"type": "integer"}, "restored": {"type": "integer"},
+                "moved": {"type": "integer"}, "failed": {"type": "integer"},
+                "rechecked_at": {"type": "string", "nullable": true, "format": "date-time",
+                    "description": "when the event's least recently checked row was checked; null while some row never was"}
+            }
+        },
         "ParticipantTotals": {
             "type": "object", "required": ["participants"],
             "properties": {

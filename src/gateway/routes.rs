@@ -591,6 +591,24 @@ pub static ROUTES: &[RouteSpec] = &[
         handler: handler!(crate::association::http::atom),
     },
     RouteSpec {
+        id: "recheckContributions",
+        method: Method::POST,
+        path: v0!("/event_registration/{id}/contributions/recheck"),
+        summary: "Re-check the event's stored contributions against their wiki now (an \
+                  organizer): deleted pages and hidden revisions leave every total, restores \
+                  come back, moves take the new title.",
+        access: Access::User,
+        query: &[],
+        body: None,
+        responses: &[
+            (200, "what the re-check found", Content::Json("Recheck")),
+            (401, "no or bad token", Content::Json("Error")),
+            (403, "not an organizer of the event", Content::Json("Error")),
+            (404, "no such event, or deleted", Content::Json("Error")),
+        ],
+        handler: handler!(crate::association::http::recheck),
+    },
+    RouteSpec {
         id: "contributionsCsv",
         method: Method::GET,
         path: v0!("/event_registration/{id}/contributions.csv"),

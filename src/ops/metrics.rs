@@ -28,6 +28,8 @@ pub struct Metrics {
     pub http_connections: IntGauge,
     /// Connections closed at once because `HTTP_MAX_CONNECTIONS` were open.
     pub http_connections_refused: IntCounter,
+    /// Stored rows re-checked against their wiki, by what the check found.
+    pub recheck_rows: IntCounterVec,
 }
 
 impl Metrics {
@@ -92,7 +94,16 @@ impl Metrics {
         registry
             .register(Box::new(http_connections_refused.clone()))
             .expect("unique metric");
-        for c in [&http_requests, &associations, &jobs] {
+        let recheck_rows = IntCounterVec::new(
+            Opts::new(
+                "ce_recheck_rows_total",
+                "Stored contributions re-checked against their wiki: unchanged, deleted (page \
+                 deleted, text or author hidden), restored, moved, or failed (the wiki did not say).",
+            ),
+            &["result"],
+        )
+        .expect("valid metric");
+        for c in [&http_requests, &associations, &jobs, &recheck_rows] {
             registry
                 .register(Box::new(c.clone()))
                 .expect("unique metric");
@@ -110,6 +121,9 @@ impl Metrics {
         for o in ["stored", "retried", "dead"] {
             jobs.with_label_values(&[o]);
         }
+        for o in ["unchanged", "deleted", "restored", "moved", "failed"] {
+            recheck_rows.with_label_values(&[o]);
+        }
         Self {
             registry,
             http_requests,
@@ -119,6 +133,7 @@ impl Metrics {
             job_duration,
             http_connections,
             http_connections_refused,
+            recheck_rows,
         }
     }
 

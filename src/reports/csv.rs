@@ -119,7 +119,7 @@ async fn produce(
              c.links_removed, c.refs_added, c.refs_removed, COALESCE(p.private, false) \
              FROM ce_associate_edit_to_event c \
              LEFT JOIN ce_participants p ON p.event_id = c.event_id AND p.user_id = c.user_id \
-             WHERE c.event_id = $1 ORDER BY c.rev_timestamp, c.id",
+             WHERE c.event_id = $1 AND NOT c.deleted ORDER BY c.rev_timestamp, c.id",
             &[&event.as_i64()],
         )
         .await?;

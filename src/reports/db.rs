@@ -67,7 +67,7 @@ pub async fn participants(
          count(*) FILTER (WHERE c.is_new_article), {SUMS} \
          FROM ce_associate_edit_to_event c \
          LEFT JOIN ce_participants p ON p.event_id = c.event_id AND p.user_id = c.user_id \
-         WHERE c.event_id = $1 GROUP BY c.user_id \
+         WHERE c.event_id = $1 AND NOT c.deleted GROUP BY c.user_id \
          ORDER BY count(*) DESC, min(c.id) LIMIT $2 OFFSET $3"
     );
     let rows = client
@@ -112,7 +112,7 @@ pub async fn pages(
         "SELECT c.wiki_id, c.page_id, (array_agg(c.page_title ORDER BY c.rev_timestamp DESC))[1], \
          (array_agg(c.namespace ORDER BY c.rev_timestamp DESC))[1], count(*), \
          count(DISTINCT c.user_id), bool_or(c.is_new_article), {SUMS} \
-         FROM ce_associate_edit_to_event c WHERE c.event_id = $1 \
+         FROM ce_associate_edit_to_event c WHERE c.event_id = $1 AND NOT c.deleted \
          GROUP BY c.wiki_id, c.page_id \
          ORDER BY count(*) DESC, c.wiki_id, c.page_id LIMIT $2 OFFSET $3"
     );
@@ -151,7 +151,7 @@ pub async fn edits_per_quarter_hour(
     let rows = client
         .query(
             "SELECT to_timestamp(floor(extract(epoch FROM rev_timestamp) / 900) * 900) AS q, \
-             count(*) FROM ce_associate_edit_to_event WHERE event_id = $1 \
+             count(*) FROM ce_associate_edit_to_event WHERE event_id = $1 AND NOT deleted \
              GROUP BY q ORDER BY q",
             &[&event.as_i64()],
         )

@@ -219,6 +219,18 @@ pub async fn page(req: Request) -> Result<Response, ApiError> {
     let people = db::participants(&state.pool, event, reader, TABLE_ROWS, 0).await?;
     let pages = db::pages(&state.pool, event, TABLE_ROWS, 0).await?;
     let days = per_local_day(&db::edits_per_quarter_hour(&state.pool, event).await?, tz);
+    let rechecked = match crate::association::recheck::last_checked(&state.pool, event).await? {
+        Some(t) => format!(
+            "Rows were last re-checked against the wiki on {} ({}): edits whose page was \
+             since deleted, or whose text or author the wiki hid, are left out.",
+            local(t, tz),
+            esc(facts.timezone.as_str())
+        ),
+        None if summary.edits == 0 => String::new(),
+        None => "Some rows have not been re-checked against the wiki yet (it happens every \
+                 hour): an edit whose page was deleted since may still count."
+            .to_owned(),
+    };
 
     let name = esc(facts.name.as_str());
     let window = format!(
@@ -284,8 +296,7 @@ pub async fn page(req: Request) -> Result<Response, ApiError> {
          <h2>Participants</h2>{people_note}{people_table}\
          <h2>Pages</h2>{pages_note}{pages_table}\
          <p class=\"note\">Numbers count the edits participants associated with the event, \
-         measured from each revision and its parent. Rows are not yet re-checked against the wiki: \
-         an edit whose page was later deleted still counts.</p>\
+         measured from each revision and its parent.</p><p class=\"note\" id=\"rechecked\">{rechecked}</p>\
          <script>{SORT_SCRIPT}</script></body></html>",
         status = if facts.deleted { "This event was deleted. " } else { "" },
         tracking = if facts.track_contributions {

@@ -80,6 +80,12 @@ impl Application {
         nats::ensure_streams(&jetstream, &names).await?;
 
         let metrics = Arc::new(crate::ops::metrics::Metrics::new());
+        // One Action API client: the workers', the re-check's and the gateway's (an organizer's
+        // re-check of one event).
+        let revision_api = Arc::new(RevisionApi::new(
+            wikis.clone(),
+            std::time::Duration::from_secs(settings.workers.wiki_api_timeout_secs.max(1)),
+        )?);
         let workers = if settings.no_workers {
             None
         } else {
@@ -88,10 +94,7 @@ impl Application {
                 pool: pool.clone(),
                 jetstream: jetstream.clone(),
                 names: names.clone(),
-                api: Arc::new(RevisionApi::new(
-                    wikis.clone(),
-                    std::time::Duration::from_secs(w.wiki_api_timeout_secs.max(1)),
-                )?),
+                api: revision_api.clone(),
                 retry_base: std::time::Duration::from_millis(w.diff_retry_base_ms.max(1)),
                 retry_max: std::time::Duration::from_millis(w.diff_retry_max_ms.max(1)),
                 events: Default::default(),
@@ -117,9 +120,10 @@ impl Application {
             let state = Arc::new(gateway::State {
                 pool: pool.clone(),
                 nats: client.clone(),
-                jetstream,
-                names,
+                jetstream: jetstream.clone(),
+                names: names.clone(),
                 wikis,
+                revision_api: revision_api.clone(),
                 verifier,
                 readiness: Readiness::default(),
                 cache,
@@ -174,6 +178,32 @@ impl Application {
             pool,
             nats,
         } = self;
+        // Rows follow their edits: the periodic re-check runs beside the workers (it asks the
+        // wikis, as they do); a run's changes reach every gateway's summaries as notices.
+        let recheck = workers.as_ref().map(|deps| {
+            let (js, names) = (deps.jetstream.clone(), deps.names.clone());
+            tokio::spawn(crate::association::recheck::periodic(
+                pool.clone(),
+                deps.api.clone(),
+                deps.metrics.clone(),
+                std::time::Duration::from_secs(settings.workers.recheck_interval_secs.max(1)),
+                move |event| {
+                    let (js, names) = (js.clone(), names.clone());
+                    tokio::spawn(async move {
+                        let notice = crate::cache::changes::ChangeMessage::Contribution {
+                            event_id: event.get(),
+                            wiki_id: String::new(),
+                            revision_id: 0,
+                        };
+                        if let Err(e) =
+                            crate::cache::changes::publish_message(&js, &names, &notice).await
+                        {
+                            tracing::warn!(error = %format!("{e:#}"), "re-check notice not published");
+                        }
+                    });
+                },
+            ))
+        });
         let workers = match workers {
             Some(deps) => Some(
                 WorkerPool::start(
@@ -197,6 +227,9 @@ impl Application {
         // Each step is bounded by the grace: with a dependency gone (NATS away, so a drain
         // cannot finish) the process must still exit when told to.
         let grace = settings.shutdown_grace();
+        if let Some(task) = recheck {
+            task.abort();
+        }
         if let Some(w) = workers {
             // Joining threads blocks; a job in flight is left unacked and will be redelivered.
             let stopping = tokio::task::spawn_blocking(move || w.stop());

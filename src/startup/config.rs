@@ -165,6 +165,11 @@ pub struct WorkerSettings {
     /// Timeout of one Revision API request, in seconds.
     #[arg(long, env = "WIKI_API_TIMEOUT_SECS", default_value_t = 10)]
     pub wiki_api_timeout_secs: u64,
+
+    /// How often stored contributions of recent events are re-checked against their wiki, in
+    /// seconds (a bounded run each time, on one instance at a time).
+    #[arg(long, env = "RECHECK_INTERVAL_SECS", default_value_t = 3600)]
+    pub recheck_interval_secs: u64,
 }
 
 impl CacheSettings {

@@ -71,6 +71,7 @@ pub fn test_settings(db: &str, prefix: &str) -> ServeSettings {
             diff_retry_base_ms: 100,
             diff_retry_max_ms: 1000,
             wiki_api_timeout_secs: 2,
+            recheck_interval_secs: 3600,
         },
         connections: Default::default(),
         no_workers: false,

@@ -27,6 +27,7 @@ mod own_registration;
 mod postedit;
 mod privacy;
 mod private;
+mod recheck;
 mod report;
 mod reports;
 mod shutdown;
