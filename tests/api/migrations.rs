@@ -44,7 +44,8 @@ async fn migrations_create_the_database_apply_once_and_then_change_nothing() {
             "V1__initial_schema".to_owned(),
             "V2__open_dead_letters_index".to_owned(),
             "V3__dead_letters_per_job".to_owned(),
-            "V4__hide_contribution_prompt".to_owned()
+            "V4__hide_contribution_prompt".to_owned(),
+            "V5__rows_follow_the_wiki".to_owned()
         ]
     );
 
@@ -87,7 +88,7 @@ async fn concurrent_migrations_apply_once() {
     let (a, b) = (a.unwrap().applied, b.unwrap().applied);
     // The advisory lock lets one instance migrate; the other finds nothing left to do.
     assert!(
-        a.is_empty() != b.is_empty() && a.len() + b.len() == 4,
+        a.is_empty() != b.is_empty() && a.len() + b.len() == 5,
         "{a:?} {b:?}"
     );
     cleanup(name, String::new());
