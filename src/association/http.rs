@@ -130,8 +130,14 @@ pub(crate) async fn existing_event(
 }
 
 fn limit(query: &Query) -> Result<i64, ApiError> {
+    page_size(query, DEFAULT_LIMIT)
+}
+
+/// The `limit` parameter of a paged route: 1 to [`MAX_LIMIT`] (what the OpenAPI document's
+/// `Limit` kind says), `default` when absent.
+pub(crate) fn page_size(query: &Query, default: i64) -> Result<i64, ApiError> {
     match query.get("limit")? {
-        None => Ok(DEFAULT_LIMIT),
+        None => Ok(default),
         Some(v) => v
             .parse::<i64>()
             .ok()

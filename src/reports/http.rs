@@ -12,8 +12,6 @@ use crate::gateway::{ApiError, Query, Request};
 use crate::reports::{csv, db};
 
 const DEFAULT_LIMIT: i64 = 100;
-/// The largest page of totals; the OpenAPI document states it.
-pub(crate) const MAX_LIMIT: i64 = 500;
 /// How deep a continuation may go (rows skipped): far beyond any event's participants or
 /// pages, and it keeps the offset inside what a query plans cheaply.
 pub(crate) const MAX_OFFSET: i64 = 99_999_999;
@@ -22,20 +20,7 @@ pub(crate) const CONTINUE_PATTERN: &str = "^[1-9][0-9]{0,7}$";
 
 /// `limit` and the offset `continue` names.
 fn window(query: &Query) -> Result<(i64, i64), ApiError> {
-    let limit = match query.get("limit")? {
-        None => DEFAULT_LIMIT,
-        Some(v) => v
-            .parse::<i64>()
-            .ok()
-            .filter(|l| (1..=MAX_LIMIT).contains(l))
-            .ok_or_else(|| {
-                ApiError::bad_param(
-                    "limit",
-                    "paramvalidator-outofrange",
-                    format!("must be an integer from 1 to {MAX_LIMIT}"),
-                )
-            })?,
-    };
+    let limit = crate::association::http::page_size(query, DEFAULT_LIMIT)?;
     let offset = match query.get("continue")? {
         None => 0,
         Some(c) => c
