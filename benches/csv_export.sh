@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 cargo build --release -q
 DB=ce_csv_bench_$$
 PORT=18093
-export DATABASE_URL="postgres://postgres@127.0.0.1:5432/$DB" STREAM_PREFIX="csvbench$$" \
+export DATABASE_URL="postgres://postgres@127.0.0.1:5432/$DB" STREAM_PREFIX="csvbench" \
   LISTEN_ADDR="127.0.0.1:$PORT" RUST_LOG=warn
 psql() { command psql -h 127.0.0.1 -U postgres -v ON_ERROR_STOP=1 -qAt "$@"; }
 db() { psql -d "$DB" "$@"; }
