@@ -101,6 +101,10 @@ impl Rendered {
 struct ForEditItem<'a> {
     id: u64,
     name: &'a str,
+    /// The extension's field: whether the edit may be associated without asking. This
+    /// service always asks (the dialog), so it is always false.
+    #[serde(rename = "autoAssociable")]
+    auto_associable: bool,
 }
 
 /// `GET /rest.php/v1/campaignevents/participant-events?ongoing=true[&wiki=W]`.
@@ -138,6 +142,7 @@ pub async fn events_for_edit(req: Request) -> Result<Response, ApiError> {
         .map(|f| ForEditItem {
             id: f.id.get(),
             name: f.name.as_str(),
+            auto_associable: false,
         })
         .collect();
     Ok(with_etag(

@@ -240,8 +240,9 @@ fn schemas() -> Value {
         },
         "EventsForEdit": {
             "type": "array",
-            "items": {"type": "object", "properties": {
-                "id": {"type": "integer"}, "name": {"type": "string"}}}
+            "items": {"type": "object", "required": ["id", "name", "autoAssociable"], "properties": {
+                "id": {"type": "integer"}, "name": {"type": "string"},
+                "autoAssociable": {"type": "boolean", "description": "always false: the user is asked"}}}
         },
         "RegisterInput": {
             "type": "object", "additionalProperties": false,

@@ -766,7 +766,10 @@ async fn the_wiki_filter_and_bad_parameters() {
     let v: Value = resp.json().await.unwrap();
     assert_eq!(
         v,
-        json!([{"id": all, "name": "Edit-a-thon"}, {"id": en, "name": "Edit-a-thon"}])
+        json!([
+            {"id": all, "name": "Edit-a-thon", "autoAssociable": false},
+            {"id": en, "name": "Edit-a-thon", "autoAssociable": false}
+        ])
     );
 
     for (query, key) in [
