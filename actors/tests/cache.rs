@@ -253,13 +253,23 @@ async fn ids(cache: &Cache, user: u64) -> Vec<u64> {
 
 /// Waits until the user has no actor (it stops asynchronously after its last event goes).
 async fn wait_no_actor(cache: &Cache, user: u64) {
-    for _ in 0..200 {
-        if cache.registry().lookup(uid(user)).is_none() {
-            return;
-        }
-        tokio::time::sleep(StdDuration::from_millis(5)).await;
+    eventually(&format!("user {user} has no actor"), async || {
+        cache.registry().lookup(uid(user)).is_none()
+    })
+    .await;
+}
+
+/// Polls `check` until it holds, failing the test naming `what` past a generous deadline:
+/// tests wait for outcomes and never assert how long they took.
+async fn eventually(what: &str, mut check: impl AsyncFnMut() -> bool) {
+    let deadline = std::time::Instant::now() + StdDuration::from_secs(30);
+    while !check().await {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what}: not within 30 s"
+        );
+        tokio::time::sleep(StdDuration::from_millis(10)).await;
     }
-    panic!("user {user} still has an actor");
 }
 
 /// The user's ongoing events whose post-edit prompt is hidden.
@@ -338,12 +348,10 @@ async fn register_then_unregister_adds_then_removes_and_the_actor_stops() {
     f.cache.apply(Change::Participant(c)).await;
     assert_eq!(ids(&f.cache, 42).await, Vec::<u64>::new());
     wait_no_actor(&f.cache, 42).await;
-    for _ in 0..100 {
-        if f.cache.stats().actors() == 0 {
-            break;
-        }
-        tokio::time::sleep(StdDuration::from_millis(5)).await;
-    }
+    eventually("f.cache.stats().actors() == 0", async || {
+        f.cache.stats().actors() == 0
+    })
+    .await;
     assert_eq!(f.cache.stats().actors(), 0);
 }
 
@@ -593,12 +601,10 @@ async fn purging_an_event_keeps_it_and_its_participants() {
     assert_eq!(ids(&f.cache, 7).await, vec![1]);
     f.cache.purge_event(&f.store, e.id).await.unwrap();
     assert!(f.cache.directory().get(e.id).is_some());
-    for _ in 0..100 {
-        if ids(&f.cache, 7).await == vec![1] {
-            break;
-        }
-        tokio::time::sleep(StdDuration::from_millis(10)).await;
-    }
+    eventually("ids(&f.cache, 7).await == vec![1]", async || {
+        ids(&f.cache, 7).await == vec![1]
+    })
+    .await;
     assert_eq!(ids(&f.cache, 7).await, vec![1]);
 }
 
@@ -618,12 +624,10 @@ async fn an_event_starting_during_warm_up_is_brought_in_at_once() {
     f.store.0.lock().unwrap().slow_snapshot = Some((f.clock.clone(), Duration::seconds(5)));
     f.cache.warm_up(&f.store).await.unwrap();
     f.store.0.lock().unwrap().slow_snapshot = None;
-    for _ in 0..500 {
-        if ids(&f.cache, 7).await == vec![1] {
-            break;
-        }
-        tokio::time::sleep(StdDuration::from_millis(10)).await;
-    }
+    eventually("ids(&f.cache, 7).await == vec![1]", async || {
+        ids(&f.cache, 7).await == vec![1]
+    })
+    .await;
     assert_eq!(ids(&f.cache, 7).await, vec![1]);
 }
 
@@ -667,12 +671,11 @@ async fn a_stuck_sweep_is_abandoned_and_the_next_one_runs() {
     ));
     f.store.register(e.id, uid(7), true);
     let event_reads = || f.store.0.lock().unwrap().event_reads;
-    for _ in 0..500 {
-        if event_reads() >= 2 && ids(&f.cache, 7).await == vec![1] {
-            break;
-        }
-        tokio::time::sleep(StdDuration::from_millis(20)).await;
-    }
+    eventually(
+        "event_reads() >= 2 && ids(&f.cache, 7).await == vec![1]",
+        async || event_reads() >= 2 && ids(&f.cache, 7).await == vec![1],
+    )
+    .await;
     assert_eq!(
         f.store.0.lock().unwrap().hanging_event_reads,
         0,

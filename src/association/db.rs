@@ -28,6 +28,12 @@ pub struct Contribution {
     pub associated_at: DateTime<Utc>,
 }
 
+/// A number for a `bigint` column, checked: ids and sizes come from the wiki, and a cast
+/// would store a wrapped value without a word.
+fn db_int(v: u64) -> Result<i64, DbError> {
+    i64::try_from(v).map_err(|_| DbError::corrupt(format!("{v} does not fit a bigint")))
+}
+
 /// What storing did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stored {
@@ -69,13 +75,13 @@ pub async fn store(pool: &Pool, c: &Contribution, requester: UserId) -> Result<S
              VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20) \
              ON CONFLICT (wiki_id, revision_id) DO NOTHING RETURNING id",
             &[
-                &(c.event_id as i64),
-                &(c.user_id as i64),
+                &db_int(c.event_id)?,
+                &db_int(c.user_id)?,
                 &c.user_name,
                 &c.wiki_id,
-                &(c.revision_id as i64),
-                &c.parent_revision_id.map(|p| p as i64),
-                &(c.page_id as i64),
+                &db_int(c.revision_id)?,
+                &c.parent_revision_id.map(db_int).transpose()?,
+                &db_int(c.page_id)?,
                 &c.page_title,
                 &c.namespace,
                 &(c.stats.bytes_added as i64),

@@ -273,6 +273,18 @@ pub fn parse_account_id(body: &Value) -> Option<u64> {
         .or_else(|| positive(ids.and_then(|c| c.get("local"))))
 }
 
+/// An id the wiki sent, checked to fit the database's `bigint` (absent: 0, as the API omits a
+/// creation's parent). A wiki that sends more is wrong, and its answer is refused.
+fn stored_id(v: Option<&Value>, what: &str) -> Result<u64, FetchError> {
+    match v {
+        None => Ok(0),
+        Some(v) => v
+            .as_u64()
+            .filter(|id| i64::try_from(*id).is_ok())
+            .ok_or_else(|| permanent("api-error", format!("{what} {v} is not a valid id"))),
+    }
+}
+
 /// Finds revision `revid` in a `prop=revisions` answer (formatversion=2).
 pub fn parse_revision(body: &Value, revid: u64) -> Result<Revision, FetchError> {
     let query = body
@@ -338,9 +350,14 @@ pub fn parse_revision(body: &Value, revid: u64) -> Result<Revision, FetchError> 
             };
             return Ok(Revision {
                 revid,
-                parentid: r.get("parentid").and_then(Value::as_u64).unwrap_or(0),
-                pageid: page.get("pageid").and_then(Value::as_u64).unwrap_or(0),
-                ns: page.get("ns").and_then(Value::as_i64).unwrap_or(0) as i32,
+                parentid: stored_id(r.get("parentid"), "parentid")?,
+                pageid: stored_id(page.get("pageid"), "pageid")?,
+                ns: match page.get("ns").and_then(Value::as_i64) {
+                    None => 0,
+                    Some(ns) => i32::try_from(ns).map_err(|_| {
+                        permanent("api-error", format!("namespace {ns} is out of range"))
+                    })?,
+                },
                 title: page
                     .get("title")
                     .and_then(Value::as_str)

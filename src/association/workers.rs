@@ -111,14 +111,11 @@ impl Actor for DiffWorker {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         let (id, deps) = (self.id, self.deps.clone());
+        let what = format!("diff worker {id}'s job stream");
         ctx.spawn(
             async move {
-                loop {
-                    if let Err(e) = pull(&deps).await {
-                        tracing::warn!(worker = id, error = %format!("{e:#}"), "job stream interrupted; resuming");
-                    }
-                    actix::clock::sleep(Duration::from_secs(1)).await;
-                }
+                crate::infra::retry::keep_running(&what, Duration::from_secs(1), || pull(&deps))
+                    .await
             }
             .into_actor(self),
         );
@@ -286,8 +283,7 @@ async fn handle(deps: &WorkerDeps, msg: &jetstream::Message, max_deliver: i64) -
 }
 
 fn backoff(deps: &WorkerDeps, delivered: i64) -> Duration {
-    let factor = 1u32 << (delivered.clamp(1, 16) - 1) as u32;
-    (deps.retry_base * factor).min(deps.retry_max)
+    crate::infra::retry::backoff(deps.retry_base, deps.retry_max, delivered)
 }
 
 /// The author of an edit someone else associated: allowed only to an organizer of the event

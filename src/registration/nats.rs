@@ -68,12 +68,10 @@ enum Verdict {
 
 /// Runs the consumer until the task is dropped, re-creating its message stream after errors.
 pub async fn consume(state: Shared) {
-    loop {
-        if let Err(e) = consume_once(&state).await {
-            tracing::warn!(error = %format!("{e:#}"), "registration consumer stopped; restarting");
-        }
-        tokio::time::sleep(Duration::from_secs(1)).await;
-    }
+    crate::infra::retry::keep_running("the registration consumer", Duration::from_secs(1), || {
+        consume_once(&state)
+    })
+    .await
 }
 
 async fn consume_once(state: &Shared) -> anyhow::Result<()> {
@@ -156,8 +154,10 @@ async fn handle(state: &Shared, msg: &jetstream::Message, max_deliver: i64) {
         Verdict::Ack => AckKind::Ack,
         Verdict::Retry(reason) | Verdict::Wait(reason) => {
             tracing::warn!(%reason, delivered, "registration command will be retried");
-            AckKind::Nak(Some(Duration::from_secs(
-                2u64.pow(delivered.clamp(1, 5) as u32),
+            AckKind::Nak(Some(crate::infra::retry::backoff(
+                Duration::from_secs(2),
+                Duration::from_secs(32),
+                delivered,
             )))
         }
         Verdict::Reject(reason) => {
