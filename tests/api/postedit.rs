@@ -675,6 +675,27 @@ async fn postedit_service_down_the_save_works_without_dialog_or_error() {
         .cdp("Network.setBlockedURLs", json!({ "urls": [] }))
         .await;
 
+    // The service hangs: its requests are held and never answered (the Fetch domain pauses
+    // them and no one lets them go). The module gives up at its own deadline, quietly.
+    browser
+        .cdp(
+            "Fetch.enable",
+            json!({ "patterns": [{ "urlPattern": format!("{}/rest.php/*", app.url("")) }] }),
+        )
+        .await;
+    let revision = browser
+        .edit(
+            &wiki,
+            "Offline",
+            "Saved while the [[service]] does not answer.",
+            "Hanging",
+        )
+        .await;
+    wait_for_outcome(&browser, revision, "error").await;
+    assert!(!dialog_shown(&browser).await);
+    assert_no_js_errors(&browser).await;
+    browser.cdp("Fetch.disable", json!({})).await;
+
     // The service stopped: the script itself does not load (no cached copy either).
     drop(app);
     browser
