@@ -263,17 +263,13 @@ pub async fn remove(req: Request) -> Result<Response, ApiError> {
     tracing::info!(contribution = id, event_id = %edit.event, wiki = %edit.wiki,
         revision = edit.revision, by = %caller.user_id, "contribution removed");
     state.summaries.invalidate(edit.event);
-    let notice = crate::cache::changes::ChangeMessage::Contribution {
-        event_id: edit.event.get(),
-        wiki_id: edit.wiki,
-        revision_id: edit.revision,
-    };
-    // The row is gone either way; other instances' summaries also expire by themselves.
-    if let Err(e) =
-        crate::cache::changes::publish_message(&state.jetstream, &state.names, &notice).await
-    {
-        tracing::warn!(error = %format!("{e:#}"), "contribution removal notice not published");
-    }
+    crate::cache::changes::announce_contributions(
+        &state.jetstream,
+        &state.names,
+        edit.event,
+        Some((edit.wiki.as_str(), edit.revision)),
+    )
+    .await;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -303,16 +299,8 @@ pub async fn recheck(req: Request) -> Result<Response, ApiError> {
     tracing::info!(event_id = %event, ?counts, by = %caller.user_id, "event re-checked");
     if !changed.is_empty() {
         state.summaries.invalidate(event);
-        let notice = crate::cache::changes::ChangeMessage::Contribution {
-            event_id: event.get(),
-            wiki_id: String::new(),
-            revision_id: 0,
-        };
-        if let Err(e) =
-            crate::cache::changes::publish_message(&state.jetstream, &state.names, &notice).await
-        {
-            tracing::warn!(error = %format!("{e:#}"), "re-check notice not published");
-        }
+        crate::cache::changes::announce_contributions(&state.jetstream, &state.names, event, None)
+            .await;
     }
     let last = crate::association::recheck::last_checked(&state.pool, event).await?;
     let mut body = serde_json::to_value(counts).map_err(|_| ApiError::internal())?;

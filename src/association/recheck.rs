@@ -22,6 +22,8 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::association::wiki_api::RevisionApi;
+use crate::association::workers::WorkerDeps;
+use crate::cache::changes::announce_contributions;
 use crate::infra::db::DbError;
 use crate::ops::metrics::Metrics;
 
@@ -311,23 +313,17 @@ const LOCK_KEY: i64 = 0x0063_655f_7265_636b; // "ce_reck"
 
 /// Every `interval`, one bounded run over recent events, on one instance at a time. Each run
 /// publishes a notice per event whose rows changed, so every instance drops its summary.
-pub async fn periodic(
-    pool: Pool,
-    api: Arc<RevisionApi>,
-    metrics: Arc<Metrics>,
-    interval: Duration,
-    on_changed: impl Fn(EventId) + Send + Sync + 'static,
-) {
+pub async fn periodic(deps: Arc<WorkerDeps>, interval: Duration) {
     let mut tick = tokio::time::interval(interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tick.tick().await; // the first run one interval after start, not at once
     loop {
         tick.tick().await;
-        match periodic_once(&pool, &api, &metrics, interval).await {
+        match periodic_once(&deps.pool, &deps.api, &deps.metrics, interval).await {
             Ok(Some((counts, changed))) => {
                 tracing::info!(?counts, "re-check run");
                 for e in changed {
-                    on_changed(e);
+                    announce_contributions(&deps.jetstream, &deps.names, e, None).await;
                 }
             }
             Ok(None) => tracing::debug!("re-check: another instance is running one"),

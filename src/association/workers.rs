@@ -424,19 +424,13 @@ async fn measure(deps: &WorkerDeps, job: &ValidJob) -> Result<(), Failure> {
     };
     match contributions::store(&deps.pool, &row, job.user).await? {
         Stored::Done => {
-            // Best effort: summaries also expire by themselves.
-            let notice = crate::cache::changes::ChangeMessage::Contribution {
-                event_id: job.event.get(),
-                wiki_id: job.wiki.to_string(),
-                revision_id: job.revision.get(),
-            };
-            // Acked, not fire-and-forget: gateways' filters of associated edits depend on it.
-            // A failure is logged; summaries also expire by themselves.
-            if let Err(e) =
-                crate::cache::changes::publish_message(&deps.jetstream, &deps.names, &notice).await
-            {
-                tracing::warn!(error = %format!("{e:#}"), "contribution notice not published");
-            }
+            crate::cache::changes::announce_contributions(
+                &deps.jetstream,
+                &deps.names,
+                job.event,
+                Some((job.wiki.as_str(), job.revision.get())),
+            )
+            .await;
             Ok(())
         }
         Stored::OtherEvent(other) => Err(Failure::Permanent(

@@ -191,6 +191,27 @@ pub async fn publish_message(
     Ok(())
 }
 
+/// Tells every instance that `event`'s stored contributions changed — a row stored or removed
+/// (`edit`: its wiki and revision, which gateways add to their filter of associated edits) or
+/// rows re-checked (`None`) — so that they drop its summary. Acked, but best effort: summaries
+/// also expire by themselves, so a failure is logged, not returned.
+pub async fn announce_contributions(
+    js: &jetstream::Context,
+    names: &Names,
+    event: EventId,
+    edit: Option<(&str, u64)>,
+) {
+    let (wiki_id, revision_id) = edit.map_or((String::new(), 0), |(w, r)| (w.to_owned(), r));
+    let notice = ChangeMessage::Contribution {
+        event_id: event.get(),
+        wiki_id,
+        revision_id,
+    };
+    if let Err(e) = publish_message(js, names, &notice).await {
+        tracing::warn!(event_id = %event, error = %format!("{e:#}"), "contribution notice not published");
+    }
+}
+
 /// The last sequence of `CE_CHANGES`: warm-up reads the database after noting it, then
 /// follows the stream from the next one, so no change falls between snapshot and log.
 pub async fn last_sequence(js: &jetstream::Context, names: &Names) -> anyhow::Result<u64> {

@@ -113,6 +113,11 @@ fn chart(days: &BTreeMap<NaiveDate, i64>, first: NaiveDate, last: NaiveDate) -> 
     svg
 }
 
+/// A number cell: shown with separators, sorted by its value.
+fn push_num(t: &mut String, n: i64) {
+    let _ = write!(t, "<td class=\"n\" data-v=\"{n}\">{}</td>", num(n));
+}
+
 fn participants_table(rows: &[ParticipantTotals]) -> String {
     let mut t = String::from(
         "<table id=\"participants\" class=\"sortable\"><thead><tr><th>Participant</th>\
@@ -121,25 +126,18 @@ fn participants_table(rows: &[ParticipantTotals]) -> String {
          <th class=\"n\">Links added</th><th class=\"n\">References added</th></tr></thead><tbody>",
     );
     for p in rows {
-        let _ = write!(
-            t,
-            "<tr><td>{}</td><td class=\"n\" data-v=\"{}\">{}</td><td class=\"n\" data-v=\"{}\">{}</td>\
-             <td class=\"n\" data-v=\"{}\">{}</td><td class=\"n\" data-v=\"{}\">{}</td>\
-             <td class=\"n\" data-v=\"{}\">{}</td><td class=\"n\" data-v=\"{}\">{}</td></tr>",
-            esc(&p.user_name),
+        let _ = write!(t, "<tr><td>{}</td>", esc(&p.user_name));
+        for n in [
             p.edits,
-            num(p.edits),
             p.articles_created,
-            num(p.articles_created),
             p.bytes_added,
-            num(p.bytes_added),
             p.bytes_removed,
-            num(p.bytes_removed),
             p.links_added,
-            num(p.links_added),
             p.refs_added,
-            num(p.refs_added),
-        );
+        ] {
+            push_num(&mut t, n);
+        }
+        t.push_str("</tr>");
     }
     t.push_str("</tbody></table>");
     t
@@ -160,25 +158,17 @@ fn pages_table(rows: &[PageTotals], multi_wiki: bool) -> String {
         if multi_wiki {
             let _ = write!(t, "<td>{}</td>", esc(&p.wiki_id));
         }
+        push_num(&mut t, p.edits);
+        push_num(&mut t, p.contributors);
         let _ = write!(
             t,
-            "<td class=\"n\" data-v=\"{}\">{}</td><td class=\"n\" data-v=\"{}\">{}</td><td>{}</td>\
-             <td class=\"n\" data-v=\"{}\">{}</td><td class=\"n\" data-v=\"{}\">{}</td>\
-             <td class=\"n\" data-v=\"{}\">{}</td><td class=\"n\" data-v=\"{}\">{}</td></tr>",
-            p.edits,
-            num(p.edits),
-            p.contributors,
-            num(p.contributors),
-            if p.created_in_event { "yes" } else { "" },
-            p.bytes_added,
-            num(p.bytes_added),
-            p.bytes_removed,
-            num(p.bytes_removed),
-            p.links_added,
-            num(p.links_added),
-            p.refs_added,
-            num(p.refs_added),
+            "<td>{}</td>",
+            if p.created_in_event { "yes" } else { "" }
         );
+        for n in [p.bytes_added, p.bytes_removed, p.links_added, p.refs_added] {
+            push_num(&mut t, n);
+        }
+        t.push_str("</tr>");
     }
     t.push_str("</tbody></table>");
     t

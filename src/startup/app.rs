@@ -181,27 +181,9 @@ impl Application {
         // Rows follow their edits: the periodic re-check runs beside the workers (it asks the
         // wikis, as they do); a run's changes reach every gateway's summaries as notices.
         let recheck = workers.as_ref().map(|deps| {
-            let (js, names) = (deps.jetstream.clone(), deps.names.clone());
             tokio::spawn(crate::association::recheck::periodic(
-                pool.clone(),
-                deps.api.clone(),
-                deps.metrics.clone(),
+                deps.clone(),
                 std::time::Duration::from_secs(settings.workers.recheck_interval_secs.max(1)),
-                move |event| {
-                    let (js, names) = (js.clone(), names.clone());
-                    tokio::spawn(async move {
-                        let notice = crate::cache::changes::ChangeMessage::Contribution {
-                            event_id: event.get(),
-                            wiki_id: String::new(),
-                            revision_id: 0,
-                        };
-                        if let Err(e) =
-                            crate::cache::changes::publish_message(&js, &names, &notice).await
-                        {
-                            tracing::warn!(error = %format!("{e:#}"), "re-check notice not published");
-                        }
-                    });
-                },
             ))
         });
         let workers = match workers {
