@@ -21,10 +21,10 @@ use std::time::{Duration, Instant};
 
 use campaign_events::association::jobs::{self, Job};
 use campaign_events::gateway::auth;
+use campaign_events::infra::config::DEV_JWT_SECRET;
 use campaign_events::infra::db;
+use campaign_events::infra::metrics::PROC_TICKS_PER_SECOND;
 use campaign_events::infra::nats::{self, Names};
-use campaign_events::ops::metrics::PROC_TICKS_PER_SECOND;
-use campaign_events::startup::config::DEV_JWT_SECRET;
 use campaign_events_actors::domain::UserId;
 use serde_json::json;
 use support::{create_event, pct, service, wait_ready, Cpu};

@@ -44,9 +44,9 @@ use std::time::{Duration, Instant};
 
 use campaign_events::cache::store::PgStore;
 use campaign_events::gateway::auth;
+use campaign_events::infra::config::DEV_JWT_SECRET;
 use campaign_events::infra::db;
 use campaign_events::ops::report::measure::trimmed_rss;
-use campaign_events::startup::config::DEV_JWT_SECRET;
 use campaign_events_actors::domain::UserId;
 use campaign_events_actors::{Cache, CacheConfig, SystemClock};
 

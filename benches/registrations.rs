@@ -15,10 +15,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use campaign_events::gateway::auth;
+use campaign_events::infra::config::DEV_JWT_SECRET;
 use campaign_events::infra::db;
 use campaign_events::infra::nats::{self, Names};
 use campaign_events::registration::nats::{self as registrations, Kind};
-use campaign_events::startup::config::DEV_JWT_SECRET;
 use campaign_events_actors::domain::UserId;
 use serde_json::json;
 use support::{create_event, pct, service, wait_ready};
@@ -37,7 +37,7 @@ async fn actors(http: &reqwest::Client, base: &str) -> anyhow::Result<u64> {
         .await?
         .text()
         .await?;
-    Ok(campaign_events::ops::metrics::sample(&text, "ce_cache_actors").unwrap_or(0.0) as u64)
+    Ok(campaign_events::infra::metrics::sample(&text, "ce_cache_actors").unwrap_or(0.0) as u64)
 }
 
 #[tokio::main]

@@ -8,8 +8,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use campaign_events::gateway::auth;
-use campaign_events::ops::metrics::ProcStat;
-use campaign_events::startup::config::DEV_JWT_SECRET;
+use campaign_events::infra::config::DEV_JWT_SECRET;
+use campaign_events::infra::metrics::ProcStat;
 use campaign_events_actors::domain::UserId;
 use serde_json::json;
 

@@ -11,10 +11,11 @@ use warp::Reply;
 
 use crate::association::db as contributions;
 use crate::association::jobs::{self, Job, Published};
+use crate::association::Context;
 use crate::cache::reads::ongoing_for;
 use crate::events::db as events;
 use crate::gateway::auth::Caller;
-use crate::gateway::{ApiError, Request, Shared};
+use crate::gateway::{ApiError, Request};
 use crate::infra::db::DbError;
 
 /// How long the gateway waits for JetStream's ack before answering 503.
@@ -51,7 +52,7 @@ enum Outcome {
     AlreadyAssociated,
 }
 
-pub async fn associate_v1(req: Request) -> Result<Response, ApiError> {
+pub async fn associate_v1(req: Request<Context>) -> Result<Response, ApiError> {
     let (state, caller) = (&req.state, req.caller()?);
     let input: AssociateInput = req.json()?;
     let revision = u64::try_from(input.revision_id)
@@ -86,7 +87,7 @@ pub async fn associate_v1(req: Request) -> Result<Response, ApiError> {
 }
 
 /// `PUT /event_registration/{id}/edits/{wiki}/{revid}`, the extension's form.
-pub async fn associate_v0(req: Request) -> Result<Response, ApiError> {
+pub async fn associate_v0(req: Request<Context>) -> Result<Response, ApiError> {
     let (state, caller) = (&req.state, req.caller()?);
     let event = req.event_id()?;
     let params = &req.params;
@@ -107,7 +108,7 @@ pub async fn associate_v0(req: Request) -> Result<Response, ApiError> {
 }
 
 async fn associate(
-    state: &Shared,
+    state: &Context,
     caller: &Caller,
     event: EventId,
     wiki: WikiId,
@@ -123,15 +124,15 @@ async fn associate(
             format!("{wiki} is not a wiki this service knows."),
         ));
     }
-    let now = state.clock.now();
+    let now = state.cache.clock.now();
     // Once warm, the directory holds every event that is ongoing or starts soon, so an event
     // it lacks is not taking the edit (looked up once only to say precisely why). While the
     // cache is warming up the directory may lack an ongoing event: the facts come from the
     // database then, so that a cold cache never refuses with a 4xx that a warm one would not
     // give (a frontend takes a 400 as final).
-    let warm = state.readiness.is_warm();
+    let warm = state.cache.readiness.is_warm();
     let cached = if warm {
-        state.cache.directory().get(event)
+        state.cache.actors.directory().get(event)
     } else {
         None
     };
@@ -170,7 +171,7 @@ async fn associate(
     // A participant associates their own edit (from the cache). An organizer may associate
     // a participant's edit, as in the extension: asked of the database only when the caller
     // is not a participant; the worker then checks that the edit's author is one.
-    let ongoing = ongoing_for(state, caller.user_id).await?;
+    let ongoing = ongoing_for(&state.cache, caller.user_id).await?;
     if !ongoing.iter().any(|f| f.id == event)
         && !events::is_organizer(&state.pool, event, caller.user_id).await?
     {
@@ -227,7 +228,7 @@ async fn associate(
 
 /// Publishes `job` under `id`, waiting for JetStream's ack (at most `PUBLISH_TIMEOUT`); a
 /// failure is `503 queue-unavailable`. The admin's dead-letter retry publishes through it too.
-pub(crate) async fn publish(state: &Shared, job: &Job, id: &str) -> Result<Published, ApiError> {
+pub(crate) async fn publish(state: &Context, job: &Job, id: &str) -> Result<Published, ApiError> {
     tokio::time::timeout(
         PUBLISH_TIMEOUT,
         jobs::publish(&state.jetstream, &state.names, job, id),
@@ -247,7 +248,7 @@ pub(crate) async fn publish(state: &Shared, job: &Job, id: &str) -> Result<Publi
 /// - Processed: the row says which event the edit went to; with no row the earlier job ended
 ///   as a dead letter, and this association is new work under a fresh id.
 async fn queue(
-    state: &Shared,
+    state: &Context,
     job: &Job,
     (event, wiki, revision): (EventId, &WikiId, RevisionId),
     now_millis: i64,
@@ -295,7 +296,7 @@ async fn queue(
 }
 
 /// `ce_associations_total{outcome}`.
-fn count(state: &Shared, outcome: &Result<Outcome, ApiError>) {
+fn count(state: &Context, outcome: &Result<Outcome, ApiError>) {
     let label = match outcome {
         Ok(Outcome::Queued) => "queued",
         // A repeat of an earlier association is not new work.

@@ -14,21 +14,21 @@ use warp::Reply;
 
 use crate::association::db::{self as contributions, Listed, Listing, Reader, PRIVATE_PARTICIPANT};
 use crate::association::jobs::Job;
+use crate::association::Context;
 use crate::events::db as events;
-use crate::events::http::wire_time;
+use crate::events::http::existing_event;
 use crate::gateway::etag;
+use crate::gateway::wire_time;
 use crate::gateway::Query;
-use crate::gateway::{ApiError, Request, Shared};
+use crate::gateway::{ApiError, Request};
 
 const DEFAULT_LIMIT: i64 = 50;
-/// The largest page; the OpenAPI document states it as the `limit` parameter's maximum.
-pub(crate) const MAX_LIMIT: i64 = 500;
 
 /// The `continue` token's shape, as the OpenAPI document states it: microseconds since the
 /// epoch (up to 16 digits: years 1653 to 2286, far around any edit) and the row id (up to 18
 /// digits). [`parse_continue`] holds to exactly this shape, so that every token the document
 /// allows is accepted and every other is a 400.
-pub(crate) const CONTINUE_PATTERN: &str = "^-?[0-9]{1,16}_[1-9][0-9]{0,17}$";
+pub const CONTINUE_PATTERN: &str = "^-?[0-9]{1,16}_[1-9][0-9]{0,17}$";
 
 /// Rendered summaries by event (JSON and its ETag). Invalidated by the change stream when a
 /// contribution for the event is stored (by any instance's workers); the TTL is the safety
@@ -117,39 +117,8 @@ impl Summaries {
     }
 }
 
-/// 404 unless the event exists and is not deleted.
-pub(crate) async fn existing_event(
-    state: &Shared,
-    event: EventId,
-) -> Result<events::EventRecord, ApiError> {
-    match events::get(&state.pool, event).await? {
-        None => Err(ApiError::event_not_found(event)),
-        Some(r) if r.facts.deleted => Err(ApiError::event_deleted(event)),
-        Some(r) => Ok(r),
-    }
-}
-
 fn limit(query: &Query) -> Result<i64, ApiError> {
-    page_size(query, DEFAULT_LIMIT)
-}
-
-/// The `limit` parameter of a paged route: 1 to [`MAX_LIMIT`] (what the OpenAPI document's
-/// `Limit` kind says), `default` when absent.
-pub(crate) fn page_size(query: &Query, default: i64) -> Result<i64, ApiError> {
-    match query.get("limit")? {
-        None => Ok(default),
-        Some(v) => v
-            .parse::<i64>()
-            .ok()
-            .filter(|l| (1..=MAX_LIMIT).contains(l))
-            .ok_or_else(|| {
-                ApiError::bad_param(
-                    "limit",
-                    "paramvalidator-outofrange",
-                    format!("must be an integer from 1 to {MAX_LIMIT}"),
-                )
-            }),
-    }
+    query.page_size(DEFAULT_LIMIT)
 }
 
 /// `"{microseconds}_{id}"` of the last row shown, in the shape of [`CONTINUE_PATTERN`]; the
@@ -171,7 +140,7 @@ fn parse_continue(raw: &str) -> Option<(DateTime<Utc>, i64)> {
 /// Who reads an event's contributions: organizers of the event see every participant, a
 /// signed-in user sees their own rows, everyone else sees private participants as "Private
 /// participant". (A bad token never gets here: the router refused it with a 401.)
-pub(crate) fn reader(req: &Request, record: &events::EventRecord) -> Reader {
+pub(crate) fn reader<S>(req: &Request<S>, record: &events::EventRecord) -> Reader {
     let Some(caller) = req.caller_if_any() else {
         return Reader::Anonymous;
     };
@@ -223,7 +192,7 @@ fn user_filter(query: &Query) -> Result<Option<&str>, ApiError> {
 /// `DELETE /event_contributions/{id}`: its author or an organizer of its event removes a
 /// stored contribution (as the extension allows); the edit may then be associated again. Every
 /// instance drops the event's summary (the same notice a stored row sends).
-pub async fn remove(req: Request) -> Result<Response, ApiError> {
+pub async fn remove(req: Request<Context>) -> Result<Response, ApiError> {
     let (state, caller) = (&req.state, req.caller()?);
     let id = req
         .params
@@ -277,17 +246,17 @@ pub async fn remove(req: Request) -> Result<Response, ApiError> {
 /// against the wiki now, at most `recheck::EVENT_MAX_ROWS` of them (those checked longest ago
 /// first), and answers what it found. A wiki that does not answer leaves its rows as they
 /// were (counted `failed`).
-pub async fn recheck(req: Request) -> Result<Response, ApiError> {
+pub async fn recheck(req: Request<Context>) -> Result<Response, ApiError> {
     let (state, caller) = (&req.state, req.caller()?);
     let event = req.event_id()?;
     crate::events::http::authorize_organizer(
-        state,
+        &state.pool,
         caller,
         event,
         "campaignevents-rest-recheck-permission-denied",
     )
     .await?;
-    existing_event(state, event).await?;
+    existing_event(&state.pool, event).await?;
     let (counts, changed) = crate::association::recheck::run(
         &state.pool,
         &state.revision_api,
@@ -308,7 +277,7 @@ pub async fn recheck(req: Request) -> Result<Response, ApiError> {
     Ok(warp::reply::json(&body).into_response())
 }
 
-pub async fn list(req: Request) -> Result<Response, ApiError> {
+pub async fn list(req: Request<Context>) -> Result<Response, ApiError> {
     let (state, query) = (&req.state, &req.query);
     let event = req.event_id()?;
     let limit = limit(query)?;
@@ -331,7 +300,7 @@ pub async fn list(req: Request) -> Result<Response, ApiError> {
         })
         .transpose()?;
     let user_name = user_filter(query)?;
-    let record = existing_event(state, event).await?;
+    let record = existing_event(&state.pool, event).await?;
     let reader = reader(&req, &record);
     let page = contributions::list(
         &state.pool,
@@ -353,13 +322,13 @@ pub async fn list(req: Request) -> Result<Response, ApiError> {
     Ok(warp::reply::json(&body).into_response())
 }
 
-pub async fn summary(req: Request) -> Result<Response, ApiError> {
+pub async fn summary(req: Request<Context>) -> Result<Response, ApiError> {
     let state = &req.state;
     let event = req.event_id()?;
     let (body, tag) = match state.summaries.get(event) {
         Ok(hit) => hit,
         Err(stamp) => {
-            existing_event(state, event).await?;
+            existing_event(&state.pool, event).await?;
             let s = contributions::summary(&state.pool, event).await?;
             let body: Arc<[u8]> = serde_json::to_vec(&s)
                 .map_err(|_| ApiError::internal())?
@@ -395,11 +364,11 @@ fn xml(s: &str) -> String {
     out
 }
 
-pub async fn atom(req: Request) -> Result<Response, ApiError> {
+pub async fn atom(req: Request<Context>) -> Result<Response, ApiError> {
     let state = &req.state;
     let event = req.event_id()?;
     req.query.wiki()?; // only names the wiki that signs the reader in
-    let record = existing_event(state, event).await?;
+    let record = existing_event(&state.pool, event).await?;
     let reader = reader(&req, &record);
     let page = contributions::list(
         &state.pool,
@@ -466,7 +435,7 @@ pub async fn atom(req: Request) -> Result<Response, ApiError> {
 }
 
 /// `GET /dead_letters` (admins: the router checked).
-pub async fn dead_letters(req: Request) -> Result<Response, ApiError> {
+pub async fn dead_letters(req: Request<Context>) -> Result<Response, ApiError> {
     let limit = limit(&req.query)?;
     let rows = contributions::dead_letters(&req.state.pool, limit).await?;
     Ok(warp::reply::json(&serde_json::json!({"dead_letters": rows})).into_response())
@@ -475,7 +444,7 @@ pub async fn dead_letters(req: Request) -> Result<Response, ApiError> {
 /// Publishes a dead letter's job again, under a fresh message id (the edit's key would be
 /// dropped as a duplicate inside the window). If it succeeds this time, storing its row
 /// removes the dead letter; if it fails again, the dead letter is replaced.
-pub async fn retry_dead_letter(req: Request) -> Result<Response, ApiError> {
+pub async fn retry_dead_letter(req: Request<Context>) -> Result<Response, ApiError> {
     let state = &req.state;
     // The same digits-only rule as event ids (no sign), as the document states for `{id}`.
     let id: i64 = req.event_id().map(EventId::as_i64)?;

@@ -19,3 +19,25 @@ pub mod recheck;
 pub mod stats;
 pub mod wiki_api;
 pub mod workers;
+
+use std::sync::Arc;
+
+/// What the association routes get: the cache to validate against, the queue to put jobs
+/// on, the rows to read, and the caches of what was already associated and summed up.
+pub struct Context {
+    pub pool: deadpool_postgres::Pool,
+    pub nats: async_nats::Client,
+    pub jetstream: async_nats::jetstream::Context,
+    pub names: crate::infra::nats::Names,
+    pub wikis: crate::infra::wikis::Wikis,
+    pub metrics: Arc<crate::infra::metrics::Metrics>,
+    /// The cache, read to validate an association (the caller's ongoing events, the event's
+    /// facts) and its warm state and clock.
+    pub cache: Arc<crate::cache::Context>,
+    /// Which edits may already be associated (a Bloom filter in front of Postgres).
+    pub associated: bloom::AssociatedEdits,
+    /// Rendered contribution summaries.
+    pub summaries: http::Summaries,
+    /// The wikis' Action API client (an organizer's re-check of one event).
+    pub revision_api: Arc<wiki_api::RevisionApi>,
+}

@@ -19,7 +19,7 @@ static TAG: LazyLock<String> = LazyLock::new(|| crate::gateway::etag::of(SCRIPT.
 /// Wikis cache it for a few minutes; a new release reaches every page within that.
 const CACHE_CONTROL: &str = "public, max-age=300";
 
-pub async fn script(req: Request) -> Result<Response, ApiError> {
+pub async fn script<S>(req: Request<S>) -> Result<Response, ApiError> {
     let tag = TAG.as_str();
     let unchanged = req
         .if_none_match

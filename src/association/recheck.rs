@@ -11,7 +11,7 @@
 //! lock, so several instances do not ask the wiki twice; an organizer may re-check one event
 //! at once (`POST …/contributions/recheck`).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,13 +19,12 @@ use campaign_events_actors::domain::{EventId, WikiId};
 use chrono::{DateTime, Utc};
 use deadpool_postgres::Pool;
 use serde::Serialize;
-use serde_json::Value;
 
-use crate::association::wiki_api::RevisionApi;
+use crate::association::wiki_api::{RevisionApi, Seen};
 use crate::association::workers::WorkerDeps;
 use crate::cache::changes::announce_contributions;
 use crate::infra::db::DbError;
-use crate::ops::metrics::Metrics;
+use crate::infra::metrics::Metrics;
 
 /// Revision ids per Action API request: `revids` takes 50 for ordinary users.
 pub const BATCH: usize = 50;
@@ -45,73 +44,6 @@ pub struct Counts {
     pub restored: u64,
     pub moved: u64,
     pub failed: u64,
-}
-
-/// What the wiki says of one revision.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Seen {
-    /// Shown, on this page (title, namespace).
-    Visible { title: String, namespace: i32 },
-    /// Gone from view: its page deleted, or its text or author hidden.
-    Hidden,
-}
-
-/// Reads a `prop=revisions&revids=…&rvprop=ids|user|sha1&rvslots=main` answer
-/// (formatversion=2): every revision id it speaks of. Ids it does not mention are left out.
-pub fn parse_revisions(body: &Value) -> HashMap<u64, Seen> {
-    let mut seen = HashMap::new();
-    let Some(query) = body.get("query") else {
-        return seen;
-    };
-    // Deleted pages' revisions are archived: the API calls their ids bad.
-    if let Some(bad) = query.get("badrevids").and_then(Value::as_object) {
-        for (id, _) in bad {
-            if let Ok(id) = id.parse::<u64>() {
-                seen.insert(id, Seen::Hidden);
-            }
-        }
-    }
-    for page in query
-        .get("pages")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
-        let title = page.get("title").and_then(Value::as_str).unwrap_or("");
-        let namespace = page
-            .get("ns")
-            .and_then(Value::as_i64)
-            .and_then(|n| i32::try_from(n).ok())
-            .unwrap_or(0);
-        for rev in page
-            .get("revisions")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            let Some(id) = rev.get("revid").and_then(Value::as_u64) else {
-                continue;
-            };
-            let flag = |v: &Value, k: &str| v.get(k).and_then(Value::as_bool).unwrap_or(false);
-            let main = rev.get("slots").and_then(|s| s.get("main"));
-            let text_hidden = flag(rev, "sha1hidden")
-                || flag(rev, "texthidden")
-                || main.is_some_and(|m| flag(m, "sha1hidden") || flag(m, "texthidden"));
-            let hidden = text_hidden || flag(rev, "userhidden");
-            seen.insert(
-                id,
-                if hidden {
-                    Seen::Hidden
-                } else {
-                    Seen::Visible {
-                        title: title.to_owned(),
-                        namespace,
-                    }
-                },
-            );
-        }
-    }
-    seen
 }
 
 /// A stored row as a re-check needs it.
@@ -360,36 +292,4 @@ async fn periodic_once(
         .execute("SELECT pg_advisory_unlock($1)", &[&LOCK_KEY])
         .await;
     result.map(Some)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn deleted_pages_and_hidden_text_or_authors_are_hidden_moves_keep_their_title() {
-        let body = json!({"query": {
-            "badrevids": {"7": {"revid": 7, "missing": true}},
-            "pages": [
-                {"pageid": 1, "ns": 0, "title": "Moved here", "revisions": [
-                    {"revid": 1, "user": "A", "slots": {"main": {"sha1": "x"}}},
-                    {"revid": 2, "userhidden": true, "slots": {"main": {"sha1": "y"}}},
-                    {"revid": 3, "user": "A", "slots": {"main": {"sha1hidden": true}}}
-                ]}
-            ]
-        }});
-        let seen = parse_revisions(&body);
-        assert_eq!(
-            seen.get(&1),
-            Some(&Seen::Visible {
-                title: "Moved here".into(),
-                namespace: 0
-            })
-        );
-        for id in [2, 3, 7] {
-            assert_eq!(seen.get(&id), Some(&Seen::Hidden), "{id}");
-        }
-        assert!(!seen.contains_key(&4));
-    }
 }

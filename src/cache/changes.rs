@@ -162,6 +162,60 @@ impl ChangeMessage {
     }
 }
 
+/// Hands a committed change to every instance's cache: the one way a writer (an event route,
+/// a registration from REST or from a NATS command) tells the caches what it committed.
+#[derive(Clone)]
+pub struct Publisher {
+    nats: async_nats::Client,
+    jetstream: jetstream::Context,
+    names: Names,
+    cache: Arc<Cache>,
+}
+
+impl Publisher {
+    pub fn new(
+        nats: async_nats::Client,
+        jetstream: jetstream::Context,
+        names: Names,
+        cache: Arc<Cache>,
+    ) -> Self {
+        Self {
+            nats,
+            jetstream,
+            names,
+            cache,
+        }
+    }
+
+    /// After a database commit: publish the change for the other instances, then apply it to
+    /// the local cache at once. A publish that fails (NATS down) is logged and the local cache
+    /// is still updated; the other instances' sweeps reconcile.
+    /// Returns whether the publish succeeded, for callers that can retry (a NATS command).
+    pub async fn commit(&self, change: Change) -> bool {
+        // Not connected: do not make the caller wait out a publish timeout.
+        let connected = matches!(
+            self.nats.connection_state(),
+            async_nats::connection::State::Connected
+        );
+        let attempt = async {
+            if connected {
+                publish(&self.jetstream, &self.names, &change).await
+            } else {
+                Err(anyhow::anyhow!("NATS is not connected"))
+            }
+        };
+        let published = match attempt.await {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::warn!(error = %format!("{e:#}"), "could not publish a change; applied locally");
+                false
+            }
+        };
+        self.cache.apply(change).await;
+        published
+    }
+}
+
 /// Publishes a committed change and waits for JetStream's ack.
 pub async fn publish(
     js: &jetstream::Context,

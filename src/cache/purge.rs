@@ -9,6 +9,7 @@ use warp::reply::Response;
 use warp::Reply;
 
 use crate::cache::store::PgStore;
+use crate::cache::Context;
 use crate::gateway::{ApiError, Request};
 
 #[derive(Debug, Deserialize)]
@@ -28,7 +29,7 @@ fn unavailable(e: impl std::fmt::Display) -> ApiError {
 }
 
 /// `POST /cache/purge` (admins: the router checked).
-pub async fn purge(req: Request) -> Result<Response, ApiError> {
+pub async fn purge(req: Request<Context>) -> Result<Response, ApiError> {
     let state = &req.state;
     let input: PurgeInput = req.json()?;
     // Warm-up is loading every entry anyway, and what a purge reports ("ongoing", before
@@ -42,7 +43,7 @@ pub async fn purge(req: Request) -> Result<Response, ApiError> {
             let user =
                 UserId::new(u).map_err(|e| ApiError::invalid_body(format!("user_id {e}")))?;
             let (before, after) = state
-                .cache
+                .actors
                 .purge_user(&store, user)
                 .await
                 .map_err(unavailable)?;
@@ -57,13 +58,13 @@ pub async fn purge(req: Request) -> Result<Response, ApiError> {
             let event =
                 EventId::new(e).map_err(|e| ApiError::invalid_body(format!("event_id {e}")))?;
             let participants = state
-                .cache
+                .actors
                 .purge_event(&store, event)
                 .await
                 .map_err(unavailable)?;
             tracing::info!(event_id = %event, participants, "cache purged for an event");
             serde_json::json!({"event_id": e, "participants_reloaded": participants,
-                               "ongoing": state.cache.directory().get(event)
+                               "ongoing": state.actors.directory().get(event)
                                    .is_some_and(|f| f.window.is_ongoing_at(state.clock.now()))})
         }
         _ => {

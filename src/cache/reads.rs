@@ -11,24 +11,24 @@ use serde::Serialize;
 use warp::reply::Response;
 use warp::Reply;
 
-use crate::events::http::wire_time;
+use crate::cache::CacheMode;
+use crate::cache::Context;
 use crate::gateway::etag;
-use crate::gateway::{ApiError, Request, Shared};
-use crate::registration::db as participants;
-use crate::startup::config::CacheMode;
+use crate::gateway::wire_time;
+use crate::gateway::{ApiError, Request};
 
 /// The user's events ongoing now, sorted by id, with whether they hid the post-edit prompt.
-pub async fn ongoing_for(state: &Shared, user: UserId) -> Result<Vec<Attending>, ApiError> {
+pub async fn ongoing_for(state: &Context, user: UserId) -> Result<Vec<Attending>, ApiError> {
     if state.cache_mode == CacheMode::Actors && state.readiness.is_warm() {
-        match state.cache.ongoing(user).await {
+        match state.actors.ongoing(user).await {
             Ok(events) => return Ok(events),
             Err(e) => {
                 tracing::debug!(user_id = %user, error = %e, "cache read fell back to the database")
             }
         }
     }
-    state.cache.stats().lookup(Lookup::Fallback);
-    Ok(participants::ongoing_events_of(&state.pool, user, state.clock.now()).await?)
+    state.actors.stats().lookup(Lookup::Fallback);
+    Ok(crate::cache::store::ongoing_events_of(&state.pool, user, state.clock.now()).await?)
 }
 
 #[derive(Serialize)]
@@ -108,14 +108,14 @@ struct ForEditItem<'a> {
 }
 
 /// `GET /rest.php/v1/campaignevents/participant-events?ongoing=true[&wiki=W]`.
-pub async fn participant_events(req: Request) -> Result<Response, ApiError> {
+pub async fn participant_events(req: Request<Context>) -> Result<Response, ApiError> {
     let (state, caller) = (&req.state, req.caller()?);
     let wiki = req.query.wiki()?;
     let ongoing = req.query.flag("ongoing")?.unwrap_or(false);
     let events: Vec<Attending> = if ongoing {
         ongoing_for(state, caller.user_id).await?
     } else {
-        participants::registered_events_of(&state.pool, caller.user_id).await?
+        crate::cache::store::registered_events_of(&state.pool, caller.user_id).await?
     };
     let body = state.rendered.body(
         events
@@ -129,7 +129,7 @@ pub async fn participant_events(req: Request) -> Result<Response, ApiError> {
 /// `GET /rest.php/campaignevents/v0/participant/self/events_for_edit?wiki=W`: the user's
 /// ongoing events that track contributions on W and whose prompt they have not hidden ("Don't
 /// ask again for this event" in the post-edit dialog) — all from the cache.
-pub async fn events_for_edit(req: Request) -> Result<Response, ApiError> {
+pub async fn events_for_edit(req: Request<Context>) -> Result<Response, ApiError> {
     let (state, caller) = (&req.state, req.caller()?);
     let wiki = req
         .query

@@ -1,17 +1,21 @@
 //! The cache's [`Store`] on Postgres. Queries run on the service's tokio runtime (where the
 //! pool's connections live), whichever thread the cache asks from.
 
+use std::collections::BTreeSet;
 use std::future::Future;
+use std::sync::Arc;
 
-use campaign_events_actors::domain::{EventFacts, EventId, UserId};
+use campaign_events_actors::domain::{
+    EventFacts, EventId, EventName, EventStatus, EventTimezone, EventWindow, UserId, WikiId,
+    WikiSelection,
+};
 use campaign_events_actors::{
-    MembershipRow, Registration, Snapshot, Store, StoreError, StoreFuture,
+    Attending, MembershipRow, Registration, Snapshot, Store, StoreError, StoreFuture,
 };
 use chrono::{DateTime, Duration, Utc};
 use deadpool_postgres::Pool;
 use futures::TryStreamExt;
 
-use crate::events::db::{facts_from_row, EVENT_COLUMNS};
 use crate::infra::db::DbError;
 
 #[derive(Clone)]
@@ -171,4 +175,87 @@ fn registration(version: i64, prompt_hidden: bool) -> Registration {
         version,
         prompt_hidden,
     }
+}
+
+/// The columns [`facts_from_row`] reads, on `ce_events e`: what the cache, the event routes
+/// and the registration transaction all select of an event.
+pub(crate) const EVENT_COLUMNS: &str =
+    "e.event_id, e.name, e.start_utc, e.end_utc, e.timezone, e.status, \
+     e.track_contributions, e.all_wikis, e.version, e.deleted_at, e.created_at, e.updated_at, \
+     COALESCE((SELECT array_agg(w.wiki_id ORDER BY w.wiki_id) FROM ce_event_wikis w \
+               WHERE w.event_id = e.event_id), '{}') AS wikis";
+
+/// Builds [`EventFacts`] from a row selected with `EVENT_COLUMNS`. The values were validated
+/// on the way in; a failure here means someone wrote the table by hand.
+pub fn facts_from_row(row: &tokio_postgres::Row) -> Result<EventFacts, DbError> {
+    let wikis = if row.get::<_, bool>("all_wikis") {
+        WikiSelection::All
+    } else {
+        let ids: Vec<String> = row.get("wikis");
+        let set = ids
+            .iter()
+            .map(|w| WikiId::parse(w).map_err(DbError::corrupt))
+            .collect::<Result<BTreeSet<_>, _>>()?;
+        WikiSelection::Only(set)
+    };
+    let status: String = row.get("status");
+    Ok(EventFacts {
+        id: EventId::from_db(row.get("event_id")).map_err(DbError::corrupt)?,
+        name: EventName::parse(row.get("name")).map_err(DbError::corrupt)?,
+        window: EventWindow::new(row.get("start_utc"), row.get("end_utc"))
+            .map_err(DbError::corrupt)?,
+        timezone: EventTimezone::parse(row.get("timezone")).map_err(DbError::corrupt)?,
+        wikis,
+        track_contributions: row.get("track_contributions"),
+        status: status.parse::<EventStatus>().map_err(DbError::corrupt)?,
+        deleted: row.get::<_, Option<DateTime<Utc>>>("deleted_at").is_some(),
+        version: row.get("version"),
+    })
+}
+
+/// The user's events ongoing at `now`, sorted by id: what the cache answers, from the database.
+pub async fn ongoing_events_of(
+    pool: &Pool,
+    user: UserId,
+    now: DateTime<Utc>,
+) -> Result<Vec<Attending>, DbError> {
+    let client = pool.get().await?;
+    let sql = format!(
+        "SELECT {EVENT_COLUMNS}, p.hide_prompt FROM ce_participants p \
+         JOIN ce_events e USING (event_id) \
+         WHERE p.user_id = $1 AND p.unregistered_at IS NULL AND e.deleted_at IS NULL \
+         AND e.start_utc <= $2 AND e.end_utc >= $2 ORDER BY e.event_id"
+    );
+    let stmt = client.prepare_cached(&sql).await?;
+    client
+        .query(&stmt, &[&user.as_i64(), &now])
+        .await?
+        .iter()
+        .map(attending_from_row)
+        .collect()
+}
+
+/// Every active registration of the user (events not deleted, whenever they run), by id.
+pub async fn registered_events_of(pool: &Pool, user: UserId) -> Result<Vec<Attending>, DbError> {
+    let client = pool.get().await?;
+    let sql = format!(
+        "SELECT {EVENT_COLUMNS}, p.hide_prompt FROM ce_participants p \
+         JOIN ce_events e USING (event_id) \
+         WHERE p.user_id = $1 AND p.unregistered_at IS NULL AND e.deleted_at IS NULL \
+         ORDER BY e.event_id"
+    );
+    let stmt = client.prepare_cached(&sql).await?;
+    client
+        .query(&stmt, &[&user.as_i64()])
+        .await?
+        .iter()
+        .map(attending_from_row)
+        .collect()
+}
+
+fn attending_from_row(row: &tokio_postgres::Row) -> Result<Attending, DbError> {
+    Ok(Attending {
+        facts: Arc::new(facts_from_row(row)?),
+        prompt_hidden: row.get("hide_prompt"),
+    })
 }

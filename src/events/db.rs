@@ -1,14 +1,12 @@
 //! Event registrations: create, read, replace and soft-delete, with their wikis and organizers.
 
-use std::collections::BTreeSet;
-
 use campaign_events_actors::domain::{
-    EventDraft, EventFacts, EventId, EventName, EventStatus, EventTimezone, EventWindow, UserId,
-    WikiId, WikiSelection,
+    EventDraft, EventFacts, EventId, UserId, WikiId, WikiSelection,
 };
 use chrono::{DateTime, Utc};
 use deadpool_postgres::{GenericClient, Pool};
 
+use crate::cache::store::{facts_from_row, EVENT_COLUMNS};
 use crate::infra::db::DbError;
 
 /// An organizer of an event.
@@ -26,12 +24,6 @@ pub struct EventRecord {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
-
-pub(crate) const EVENT_COLUMNS: &str =
-    "e.event_id, e.name, e.start_utc, e.end_utc, e.timezone, e.status, \
-     e.track_contributions, e.all_wikis, e.version, e.deleted_at, e.created_at, e.updated_at, \
-     COALESCE((SELECT array_agg(w.wiki_id ORDER BY w.wiki_id) FROM ce_event_wikis w \
-               WHERE w.event_id = e.event_id), '{}') AS wikis";
 
 /// Creates an event; its creator becomes its first organizer. One transaction.
 pub async fn create(
@@ -202,34 +194,6 @@ async fn load(client: &impl GenericClient, id: i64) -> Result<Option<EventRecord
         created_at: row.get("created_at"),
         updated_at: row.get("updated_at"),
     }))
-}
-
-/// Builds [`EventFacts`] from a row selected with `EVENT_COLUMNS`. The values were validated
-/// on the way in; a failure here means someone wrote the table by hand.
-pub fn facts_from_row(row: &tokio_postgres::Row) -> Result<EventFacts, DbError> {
-    let wikis = if row.get::<_, bool>("all_wikis") {
-        WikiSelection::All
-    } else {
-        let ids: Vec<String> = row.get("wikis");
-        let set = ids
-            .iter()
-            .map(|w| WikiId::parse(w).map_err(DbError::corrupt))
-            .collect::<Result<BTreeSet<_>, _>>()?;
-        WikiSelection::Only(set)
-    };
-    let status: String = row.get("status");
-    Ok(EventFacts {
-        id: EventId::from_db(row.get("event_id")).map_err(DbError::corrupt)?,
-        name: EventName::parse(row.get("name")).map_err(DbError::corrupt)?,
-        window: EventWindow::new(row.get("start_utc"), row.get("end_utc"))
-            .map_err(DbError::corrupt)?,
-        timezone: EventTimezone::parse(row.get("timezone")).map_err(DbError::corrupt)?,
-        wikis,
-        track_contributions: row.get("track_contributions"),
-        status: status.parse::<EventStatus>().map_err(DbError::corrupt)?,
-        deleted: row.get::<_, Option<DateTime<Utc>>>("deleted_at").is_some(),
-        version: row.get("version"),
-    })
 }
 
 /// Whether `user` organizes event `id`.

@@ -6,15 +6,16 @@ use campaign_events_actors::domain::{
 };
 use campaign_events_actors::Change;
 use chrono::Datelike as _;
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use warp::http::StatusCode;
 use warp::reply::Response;
 use warp::Reply;
 
 use crate::events::db::{self as events, EventRecord, Organizer, WriteOutcome};
+use crate::events::Context;
 use crate::gateway::auth::Caller;
-use crate::gateway::{ApiError, Request, Shared};
+use crate::gateway::{wire_time, ApiError, Request};
 
 /// The body of create and update, as the wire has it.
 #[derive(Debug, Deserialize)]
@@ -37,7 +38,7 @@ fn default_status() -> String {
 
 impl EventInput {
     /// Turns the wire form into a validated draft; each error names its field.
-    fn validate(&self, state: &Shared) -> Result<EventDraft, ApiError> {
+    fn validate(&self, state: &Context) -> Result<EventDraft, ApiError> {
         let field = |name: &str, key: &str, msg: String| {
             ApiError::new(StatusCode::BAD_REQUEST, key, msg).with_name(name)
         };
@@ -113,11 +114,6 @@ struct OrganizerView {
     user_name: String,
 }
 
-/// RFC 3339 in UTC with a `Z`, to the second: the form the contract shows.
-pub fn wire_time(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Secs, true)
-}
-
 impl From<&EventRecord> for EventView {
     fn from(r: &EventRecord) -> Self {
         let f = &r.facts;
@@ -145,7 +141,7 @@ impl From<&EventRecord> for EventView {
 }
 
 /// `POST /event_registration` (the router checked the organizer role).
-pub async fn create(req: Request) -> Result<Response, ApiError> {
+pub async fn create(req: Request<Context>) -> Result<Response, ApiError> {
     let (state, caller) = (&req.state, req.caller()?);
     let draft = req.json::<EventInput>()?.validate(state)?;
     let organizer = Organizer {
@@ -155,7 +151,8 @@ pub async fn create(req: Request) -> Result<Response, ApiError> {
     let record = events::create(&state.pool, &draft, &organizer).await?;
     let id = record.facts.id;
     state
-        .commit_change(Change::Event(record.facts.clone()))
+        .changes
+        .commit(Change::Event(record.facts.clone()))
         .await;
     tracing::info!(event_id = %id, user_id = %caller.user_id, "event created");
     let reply = warp::reply::with_status(
@@ -170,7 +167,7 @@ pub async fn create(req: Request) -> Result<Response, ApiError> {
     .into_response())
 }
 
-pub async fn get(req: Request) -> Result<Response, ApiError> {
+pub async fn get(req: Request<Context>) -> Result<Response, ApiError> {
     let id = req.event_id()?;
     match events::get(&req.state.pool, id).await? {
         None => Err(ApiError::event_not_found(id)),
@@ -179,11 +176,11 @@ pub async fn get(req: Request) -> Result<Response, ApiError> {
     }
 }
 
-pub async fn update(req: Request) -> Result<Response, ApiError> {
+pub async fn update(req: Request<Context>) -> Result<Response, ApiError> {
     let (state, caller) = (&req.state, req.caller()?);
     let id = req.event_id()?;
     authorize_organizer(
-        state,
+        &state.pool,
         caller,
         id,
         "campaignevents-rest-edit-permission-denied",
@@ -191,23 +188,23 @@ pub async fn update(req: Request) -> Result<Response, ApiError> {
     .await?;
     let draft = req.json::<EventInput>()?.validate(state)?;
     let record = written(events::replace(&state.pool, id, &draft).await?, id)?;
-    state.commit_change(Change::Event(record.facts)).await;
+    state.changes.commit(Change::Event(record.facts)).await;
     tracing::info!(event_id = %id, user_id = %caller.user_id, "event updated");
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-pub async fn delete(req: Request) -> Result<Response, ApiError> {
+pub async fn delete(req: Request<Context>) -> Result<Response, ApiError> {
     let (state, caller) = (&req.state, req.caller()?);
     let id = req.event_id()?;
     authorize_organizer(
-        state,
+        &state.pool,
         caller,
         id,
         "campaignevents-rest-delete-permission-denied",
     )
     .await?;
     let record = written(events::soft_delete(&state.pool, id).await?, id)?;
-    state.commit_change(Change::Event(record.facts)).await;
+    state.changes.commit(Change::Event(record.facts)).await;
     tracing::info!(event_id = %id, user_id = %caller.user_id, "event deleted");
     Ok(StatusCode::NO_CONTENT.into_response())
 }
@@ -215,20 +212,32 @@ pub async fn delete(req: Request) -> Result<Response, ApiError> {
 /// Organizers of the event and admins pass. A caller who is neither learns nothing about
 /// whether the event exists beyond what the public GET already tells.
 pub(crate) async fn authorize_organizer(
-    state: &Shared,
+    pool: &deadpool_postgres::Pool,
     caller: &Caller,
     id: EventId,
     key: &str,
 ) -> Result<(), ApiError> {
-    if caller.admin || events::is_organizer(&state.pool, id, caller.user_id).await? {
+    if caller.admin || events::is_organizer(pool, id, caller.user_id).await? {
         return Ok(());
     }
-    match events::get(&state.pool, id).await? {
+    match events::get(pool, id).await? {
         None => Err(ApiError::event_not_found(id)),
         Some(_) => Err(ApiError::forbidden(
             key,
             "Only an organizer of this event can change it.",
         )),
+    }
+}
+
+/// 404 unless the event exists and is not deleted.
+pub(crate) async fn existing_event(
+    pool: &deadpool_postgres::Pool,
+    event: EventId,
+) -> Result<EventRecord, ApiError> {
+    match events::get(pool, event).await? {
+        None => Err(ApiError::event_not_found(event)),
+        Some(r) if r.facts.deleted => Err(ApiError::event_deleted(event)),
+        Some(r) => Ok(r),
     }
 }
 

@@ -7,3 +7,11 @@
 
 pub mod db;
 pub mod http;
+
+/// What the event routes get: Postgres, the wikis an event may name, and the hand-over of
+/// committed changes to the caches.
+pub struct Context {
+    pub pool: deadpool_postgres::Pool,
+    pub wikis: crate::infra::wikis::Wikis,
+    pub changes: crate::cache::changes::Publisher,
+}

@@ -9,7 +9,7 @@ use campaign_events_actors::domain::UserId;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
-use crate::startup::config::{AuthSettings, DEV_JWT_SECRET};
+use crate::infra::config::{AuthSettings, DEV_JWT_SECRET};
 
 /// Longest accepted user name, in bytes (MediaWiki caps user names at 255 bytes).
 const MAX_USER_NAME_BYTES: usize = 255;

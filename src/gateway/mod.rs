@@ -1,11 +1,13 @@
-//! The HTTP edge: the shared state handlers get, request plumbing (authentication, JSON
-//! bodies, request ids, access logs, metrics per route), MediaWiki's error shape, ETags, the
-//! route table with the OpenAPI document generated from it, and the connection loop.
+//! The HTTP edge, for any service: request plumbing (authentication, JSON bodies, query
+//! parameters, request ids, access logs, metrics per route), MediaWiki's error shape, ETags, the
+//! shape of a route table with the OpenAPI document generated from it, and the connection
+//! loop.
 //!
-//! Owns: how a request becomes a handler call and a response. Does not know what an event,
-//! a registration or a contribution means: the handlers live with their capabilities
-//! (`events::http`, `registration::http`, `cache::reads`, `association::http`, …) and this
-//! module only routes to them.
+//! Owns: how a request becomes a handler call and a response, and who the caller is. Knows no
+//! capability and no route: the service hands it its route table and state through
+//! [`Service`] (`startup::routes`, `startup::state`), and each capability's handlers take a
+//! [`Request`] of their own part of that state. Every other capability may use it; it uses
+//! only `infra`.
 
 pub mod auth;
 mod errors;
@@ -28,53 +30,33 @@ use warp::{Filter, Rejection, Reply};
 pub use errors::ApiError;
 pub use routes::PathParams;
 
-use crate::association::http as contributions;
 use crate::gateway::auth::{Caller, Verifier};
-use crate::infra::nats::Names;
+use crate::infra::metrics::Metrics;
 use crate::infra::wikis::Wikis;
-use crate::ops::{backlog, Readiness};
-use crate::startup::config::CacheMode;
-use routes::{Access, ROUTES};
+use routes::{Access, RouteSpec};
 
-/// What every handler may use. Cloned as an `Arc` into each route.
-pub struct State {
-    pub pool: deadpool_postgres::Pool,
-    pub nats: async_nats::Client,
-    pub jetstream: async_nats::jetstream::Context,
-    pub names: Names,
+/// What the edge itself needs, whatever the service: who callers are (the service's own
+/// tokens, the wikis' tokens and session cookies), which origins may call from a browser, how
+/// large a body may be, and where the request metrics go.
+pub struct Edge {
     pub wikis: Wikis,
     pub verifier: Verifier,
-    pub readiness: Readiness,
-    pub cache: Arc<campaign_events_actors::Cache>,
-    pub cache_mode: CacheMode,
-    pub clock: campaign_events_actors::SharedClock,
-    pub max_body_bytes: u64,
-    /// Rendered events of the post-edit read.
-    pub rendered: crate::cache::reads::Rendered,
-    /// The wikis' Action API client (an organizer's re-check of one event).
-    pub revision_api: Arc<crate::association::wiki_api::RevisionApi>,
-    /// Rendered contribution summaries.
-    pub summaries: contributions::Summaries,
-    pub metrics: Arc<crate::ops::metrics::Metrics>,
-    /// Which edits may already be associated (a Bloom filter in front of Postgres).
-    pub associated: crate::association::bloom::AssociatedEdits,
-    /// Built once at start from the route table.
-    pub openapi: serde_json::Value,
-    /// The backlog and open dead letters, shared by `/metrics` and the dashboard.
-    pub backlog: backlog::BacklogProbe,
     /// Who the wikis' session cookies belong to, as the wikis said.
     pub sessions: sessions::WikiSessions,
+    pub max_body_bytes: u64,
+    pub metrics: Arc<Metrics>,
 }
 
-pub type Shared = Arc<State>;
+/// A service the gateway serves: its route table, and the state its handlers share. The
+/// service (`startup::state::State`) implements it; the gateway never names the service's
+/// routes or state.
+pub trait Service: Send + Sync + Sized + 'static {
+    /// Every route, in matching order.
+    fn routes() -> &'static [RouteSpec<Self>];
+    fn edge(&self) -> &Edge;
+}
 
-impl State {
-    /// The caller behind an `Authorization: Bearer` header carrying this service's own JWT,
-    /// or 401.
-    pub fn caller(&self, authorization: Option<&str>) -> Result<Caller, ApiError> {
-        self.own_token_caller(bearer_token(authorization)?)
-    }
-
+impl Edge {
     /// The caller a token of this service's names (`400` for a name that is no user name).
     fn own_token_caller(&self, token: &str) -> Result<Caller, ApiError> {
         self.verifier.verify(token).map_err(|e| match e {
@@ -86,34 +68,6 @@ impl State {
             crate::gateway::auth::TokenError::Invalid(_) => ApiError::unauthorized(e),
         })
     }
-
-    /// After a database commit: publish the change for the other instances, then apply it to
-    /// the local cache at once. A publish that fails (NATS down) is logged and the local cache
-    /// is still updated; the other instances' sweeps reconcile.
-    /// Returns whether the publish succeeded, for callers that can retry (a NATS command).
-    pub async fn commit_change(&self, change: campaign_events_actors::Change) -> bool {
-        // Not connected: do not make the caller wait out a publish timeout.
-        let connected = matches!(
-            self.nats.connection_state(),
-            async_nats::connection::State::Connected
-        );
-        let attempt = async {
-            if connected {
-                crate::cache::changes::publish(&self.jetstream, &self.names, &change).await
-            } else {
-                Err(anyhow::anyhow!("NATS is not connected"))
-            }
-        };
-        let published = match attempt.await {
-            Ok(()) => true,
-            Err(e) => {
-                tracing::warn!(error = %format!("{e:#}"), "could not publish a change; applied locally");
-                false
-            }
-        };
-        self.cache.apply(change).await;
-        published
-    }
 }
 
 /// A request body as handlers receive it: raw bytes (already size-limited) and its content
@@ -121,6 +75,11 @@ impl State {
 pub struct Body {
     pub content_type: Option<String>,
     pub bytes: Bytes,
+}
+
+/// RFC 3339 in UTC with a `Z`, to the second: the form the contract shows for every time.
+pub fn wire_time(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
 /// A JSON answer with its strong ETag, or `304` with no body when `If-None-Match` has it.
@@ -170,6 +129,9 @@ pub fn parse_json<T: DeserializeOwned>(body: &Body) -> Result<T, ApiError> {
     serde_json::from_slice(&body.bytes).map_err(ApiError::invalid_body)
 }
 
+/// The most rows one page of a paged route holds.
+pub const MAX_PAGE_SIZE: i64 = 500;
+
 /// Query parameters, parsed by hand so that a bad value is a 400 naming the parameter.
 pub struct Query(pub Vec<(String, String)>);
 
@@ -196,6 +158,25 @@ impl Query {
             .transpose()
     }
 
+    /// The `limit` parameter of a paged route: 1 to [`MAX_PAGE_SIZE`] (what the OpenAPI
+    /// document's `Limit` kind says), `default` when absent.
+    pub fn page_size(&self, default: i64) -> Result<i64, ApiError> {
+        match self.get("limit")? {
+            None => Ok(default),
+            Some(v) => v
+                .parse::<i64>()
+                .ok()
+                .filter(|l| (1..=MAX_PAGE_SIZE).contains(l))
+                .ok_or_else(|| {
+                    ApiError::bad_param(
+                        "limit",
+                        "paramvalidator-outofrange",
+                        format!("must be an integer from 1 to {MAX_PAGE_SIZE}"),
+                    )
+                }),
+        }
+    }
+
     /// MediaWiki's boolean forms.
     pub fn flag(&self, name: &str) -> Result<Option<bool>, ApiError> {
         match self.get(name)? {
@@ -213,8 +194,9 @@ impl Query {
 
 /// A request as a handler receives it: parsed once by the router, with the caller already
 /// resolved and checked against the route's access level.
-pub struct Request {
-    pub state: Shared,
+pub struct Request<S> {
+    /// The part of the service's state this route's capability gets.
+    pub state: Arc<S>,
     pub params: routes::PathParams,
     pub query: Query,
     pub if_none_match: Option<String>,
@@ -224,7 +206,20 @@ pub struct Request {
     caller: Option<Caller>,
 }
 
-impl Request {
+impl<S> Request<S> {
+    /// The same request, for a handler that gets `state` (its capability's part of the
+    /// service's state).
+    pub fn with_state<T>(self, state: Arc<T>) -> Request<T> {
+        Request {
+            state,
+            params: self.params,
+            query: self.query,
+            if_none_match: self.if_none_match,
+            body: self.body,
+            caller: self.caller,
+        }
+    }
+
     /// The caller. Always there on `User`, `Organizer` and `Admin` routes (the router
     /// answered `401` otherwise); on `Optional` routes only when a token was sent.
     pub fn caller(&self) -> Result<&Caller, ApiError> {
@@ -305,9 +300,9 @@ const CORS_ALLOW_HEADERS: &str = "Authorization, Content-Type, If-None-Match, X-
 
 /// `Access-Control-Allow-Origin` with credentials for a configured wiki origin; nothing for
 /// any other origin (the browser then keeps the answer from the page).
-fn add_cors(state: &State, origin: Option<&str>, resp: &mut Response) {
+fn add_cors(edge: &Edge, origin: Option<&str>, resp: &mut Response) {
     let Some(origin) = origin else { return };
-    if state.wikis.by_origin(origin).is_none() {
+    if edge.wikis.by_origin(origin).is_none() {
         return;
     }
     let h = resp.headers_mut();
@@ -327,17 +322,17 @@ fn add_cors(state: &State, origin: Option<&str>, resp: &mut Response) {
 
 /// A CORS preflight from a configured wiki origin for a path some route serves: `204` with the
 /// methods served there and the headers a request may carry. `None` for anything else.
-fn preflight(state: &State, path: &str, headers: &Headers) -> Option<Response> {
+fn preflight<S: Service>(edge: &Edge, path: &str, headers: &Headers) -> Option<Response> {
     let origin = headers.origin.as_deref()?;
     headers.preflight_method.as_ref()?;
-    state.wikis.by_origin(origin)?;
-    if !ROUTES.iter().any(|r| r.match_path(path).is_some()) {
+    edge.wikis.by_origin(origin)?;
+    if !S::routes().iter().any(|r| r.match_path(path).is_some()) {
         return None;
     }
     let mut resp = Response::new(Vec::new().into());
     *resp.status_mut() = warp::http::StatusCode::NO_CONTENT;
     let h = resp.headers_mut();
-    if let Ok(v) = HeaderValue::from_str(&routes::allowed_methods(path)) {
+    if let Ok(v) = HeaderValue::from_str(&routes::allowed_methods(S::routes(), path)) {
         h.insert("access-control-allow-methods", v);
     }
     h.insert(
@@ -345,15 +340,15 @@ fn preflight(state: &State, path: &str, headers: &Headers) -> Option<Response> {
         HeaderValue::from_static(CORS_ALLOW_HEADERS),
     );
     h.insert("access-control-max-age", HeaderValue::from_static("600"));
-    add_cors(state, Some(origin), &mut resp);
+    add_cors(edge, Some(origin), &mut resp);
     Some(resp)
 }
 
 /// The wiki a request names, for signing in with that wiki: the `wiki` query parameter, the
 /// route's `{wiki}`, the body's `wikiId`, or else the wiki whose origin sent it.
-fn named_wiki(
-    state: &State,
-    route: &routes::RouteSpec,
+fn named_wiki<S>(
+    edge: &Edge,
+    route: &RouteSpec<S>,
     params: &PathParams,
     query: &Query,
     body: &Body,
@@ -384,7 +379,7 @@ fn named_wiki(
         }
     }
     origin
-        .and_then(|o| state.wikis.by_origin(o))
+        .and_then(|o| edge.wikis.by_origin(o))
         .map(|(w, _)| w.clone())
 }
 
@@ -392,9 +387,9 @@ fn named_wiki(
 /// request names a wiki that accepts them. Writes must carry the session's CSRF token (the
 /// body's `token`, which is then taken out of the body, or `X-CSRF-Token`), and a browser's
 /// `Origin`, when sent, must be the wiki's own.
-async fn session_caller(
-    state: &State,
-    route: &routes::RouteSpec,
+async fn session_caller<S>(
+    edge: &Edge,
+    route: &RouteSpec<S>,
     method: &Method,
     params: &PathParams,
     query: &Query,
@@ -404,11 +399,10 @@ async fn session_caller(
     let Some(cookies) = headers.cookie.as_deref().filter(|c| !c.trim().is_empty()) else {
         return Ok(None);
     };
-    let Some(wiki) = named_wiki(state, route, params, query, body, headers.origin.as_deref())
-    else {
+    let Some(wiki) = named_wiki(edge, route, params, query, body, headers.origin.as_deref()) else {
         return Ok(None);
     };
-    let Some(site) = state.wikis.site(&wiki).filter(|s| s.sessions) else {
+    let Some(site) = edge.wikis.site(&wiki).filter(|s| s.sessions) else {
         return Ok(None);
     };
     if let Some(origin) = headers.origin.as_deref() {
@@ -427,12 +421,12 @@ async fn session_caller(
         .find(|(name, _)| *name == "sessionJwt")
         .map(|(_, value)| value);
     let caller = match (session_jwt, &site.jwt) {
-        (Some(jwt), Some(_)) => state
+        (Some(jwt), Some(_)) => edge
             .sessions
             .jwt_caller(&wiki, site, jwt, sessions::jwt::Kind::SessionCookie)
             .await
             .map_err(session_error)?,
-        _ => state
+        _ => edge
             .sessions
             .caller(&wiki, site, cookies)
             .await
@@ -445,7 +439,7 @@ async fn session_caller(
             .clone()
             .or(from_body)
             .ok_or_else(bad_token)?;
-        if !state
+        if !edge
             .sessions
             .token_is_valid(&wiki, site, cookies, &token)
             .await
@@ -459,15 +453,15 @@ async fn session_caller(
 
 /// The caller behind a bearer token: this service's own JWT, or else an access token of a
 /// wiki whose `jwt_issuer` and key are configured (Extension:OAuth's).
-async fn bearer_caller(state: &State, authorization: Option<&str>) -> Result<Caller, ApiError> {
+async fn bearer_caller(edge: &Edge, authorization: Option<&str>) -> Result<Caller, ApiError> {
     let token = bearer_token(authorization)?;
-    let own = match state.own_token_caller(token) {
+    let own = match edge.own_token_caller(token) {
         Ok(caller) => return Ok(caller),
         Err(e) if e.status() == warp::http::StatusCode::UNAUTHORIZED => e,
         Err(e) => return Err(e),
     };
-    for (wiki, site) in state.wikis.iter().filter(|(_, s)| s.jwt.is_some()) {
-        match state
+    for (wiki, site) in edge.wikis.iter().filter(|(_, s)| s.jwt.is_some()) {
+        match edge
             .sessions
             .jwt_caller(wiki, site, token, sessions::jwt::Kind::AccessToken)
             .await
@@ -525,8 +519,8 @@ fn session_error(e: sessions::SessionError) -> ApiError {
 /// larger than `MAX_BODY_BYTES`, or as soon as a body without one grows past it), resolves the
 /// caller as the route's access level asks, and runs the handler. A path no route serves is
 /// a rejection (404), as is a served path with the wrong method (405 with `Allow`).
-async fn dispatch<S, B>(
-    state: Shared,
+async fn dispatch<Svc: Service, S, B>(
+    state: Arc<Svc>,
     method: Method,
     path: warp::path::FullPath,
     raw_query: String,
@@ -538,14 +532,15 @@ where
     B: bytes::Buf,
 {
     let path = path.as_str();
+    let edge = state.edge();
     if method == Method::OPTIONS {
-        if let Some(resp) = preflight(&state, path, &headers) {
+        if let Some(resp) = preflight::<Svc>(edge, path, &headers) {
             return Ok(resp);
         }
     }
     let mut served_here = false;
     let mut found = None;
-    for route in ROUTES {
+    for route in Svc::routes() {
         if let Some(params) = route.match_path(path) {
             served_here = true;
             if method == route.method || (route.method == Method::GET && method == Method::HEAD) {
@@ -557,13 +552,13 @@ where
     let Some((route, params)) = found else {
         return Err(if served_here {
             warp::reject::custom(routes::WrongMethod {
-                allow: routes::allowed_methods(path),
+                allow: routes::allowed_methods(Svc::routes(), path),
             })
         } else {
             warp::reject::not_found()
         });
     };
-    let limit = state.max_body_bytes;
+    let limit = edge.max_body_bytes;
     // Writes without a body of their own still carry one for the wiki's CSRF token
     // (`{"token": …}`, as the extension's frontend sends it on PUT and DELETE); their handlers
     // never read it.
@@ -590,7 +585,7 @@ where
                 (_, Access::Public) => None,
                 (None, access) => {
                     let session = match session_caller(
-                        &state, route, &method, &params, &query, &mut body, &headers,
+                        edge, route, &method, &params, &query, &mut body, &headers,
                     )
                     .await
                     {
@@ -612,7 +607,7 @@ where
                         )),
                     }
                 }
-                (authorization, _) => Some(bearer_caller(&state, authorization.as_deref()).await?),
+                (authorization, _) => Some(bearer_caller(edge, authorization.as_deref()).await?),
             };
         match (route.access, &caller) {
             (Access::Organizer, Some(c)) if !c.may_create_events() => {
@@ -642,7 +637,7 @@ where
     .await;
     let mut resp = result.unwrap_or_else(Reply::into_response);
     resp.extensions_mut().insert(RouteId(route.id));
-    add_cors(&state, origin.as_deref(), &mut resp);
+    add_cors(edge, origin.as_deref(), &mut resp);
     Ok(resp)
 }
 
@@ -683,8 +678,8 @@ where
 struct RouteId(&'static str);
 
 /// Every route, with error recovery, request ids and access logging around them.
-pub fn routes(
-    state: Shared,
+pub fn routes<Svc: Service>(
+    state: Arc<Svc>,
 ) -> impl Filter<Extract = (Response,), Error = std::convert::Infallible> + Clone + Send + Sync + 'static
 {
     let dispatched = state.clone();
@@ -719,11 +714,13 @@ pub fn routes(
                     .extensions()
                     .get::<RouteId>()
                     .map_or("unmatched", |r| r.0);
-                st.metrics
+                st.edge()
+                    .metrics
                     .http_requests
                     .with_label_values(&[route, resp.status().as_str()])
                     .inc();
-                st.metrics
+                st.edge()
+                    .metrics
                     .http_duration
                     .with_label_values(&[route])
                     .observe(start.elapsed().as_secs_f64());

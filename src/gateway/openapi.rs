@@ -1,10 +1,10 @@
-//! The OpenAPI 3 document, generated from the route table (`routes::ROUTES`), plus the schemas
-//! of the bodies those routes take and give.
+//! The OpenAPI 3 document, generated from a route table (the service's is
+//! `startup::routes::ROUTES`), plus the schemas of the bodies those routes take and give.
 
 use campaign_events_actors::domain::EventTimezone;
 use serde_json::{json, Map, Value};
 
-use super::routes::{Access, Content, ParamKind, RouteSpec, ROUTES};
+use super::routes::{Access, Content, ParamKind, RouteSpec};
 
 fn error_response(description: &str) -> Value {
     json!({"description": description, "content": {"application/json": {
@@ -34,7 +34,7 @@ fn query_param_schema(kind: ParamKind) -> Value {
         ParamKind::Bool => json!({"type": "string",
             "enum": ["true", "false", "1", "0", "yes", "no", ""]}),
         ParamKind::Limit => {
-            json!({"type": "integer", "minimum": 1, "maximum": crate::association::http::MAX_LIMIT})
+            json!({"type": "integer", "minimum": 1, "maximum": super::MAX_PAGE_SIZE})
         }
         ParamKind::Wiki => wiki_schema(),
         // Postgres text cannot hold NUL; the handler refuses it with a 400.
@@ -43,20 +43,15 @@ fn query_param_schema(kind: ParamKind) -> Value {
         ParamKind::UserName => {
             json!({"type": "string", "pattern": "^[^\\u0000-\\u001F\\u007F-\\u009F]*$"})
         }
-        ParamKind::Continue => {
-            json!({"type": "string", "pattern": crate::association::http::CONTINUE_PATTERN})
-        }
-        ParamKind::Offset => {
-            json!({"type": "string", "pattern": crate::reports::http::CONTINUE_PATTERN})
-        }
+        ParamKind::Continue(pattern) => json!({"type": "string", "pattern": pattern}),
     }
 }
 
 /// From a created event to every operation on it, so that a client (and schemathesis's
 /// stateful phase) can follow the new id.
-fn event_links() -> Value {
+fn event_links<S>(routes: &[RouteSpec<S>]) -> Value {
     let prefix = "/rest.php/campaignevents/v0/event_registration/{id}";
-    let links: Map<String, Value> = ROUTES
+    let links: Map<String, Value> = routes
         .iter()
         .filter(|r| r.path.starts_with(prefix))
         .map(|r| {
@@ -72,7 +67,7 @@ fn event_links() -> Value {
 /// The statuses every route of a kind can answer, whether or not its table entry lists them:
 /// the plumbing (path and query validation, the bearer check, the body filter, method
 /// matching, the database) answers them before or around the handler's own logic.
-fn implied_responses(route: &RouteSpec) -> Vec<(u16, &'static str)> {
+fn implied_responses<S>(route: &RouteSpec<S>) -> Vec<(u16, &'static str)> {
     let mut implied = Vec::new();
     // A token whose name claim is no user name is a 400 wherever a token is read.
     if route.path.contains('{')
@@ -105,9 +100,9 @@ fn implied_responses(route: &RouteSpec) -> Vec<(u16, &'static str)> {
 }
 
 /// Builds the whole document. Cheap enough to build once at start and serve from memory.
-pub fn document() -> Value {
+pub fn document<S>(routes: &[RouteSpec<S>]) -> Value {
     let mut paths = Map::new();
-    for route in ROUTES {
+    for route in routes {
         let mut op = Map::new();
         op.insert("operationId".into(), json!(route.id));
         op.insert("summary".into(), json!(route.summary));
@@ -163,7 +158,7 @@ pub fn document() -> Value {
             if *status == 201 {
                 r["headers"] = json!({"Location": {"description": "the new event's URL",
                     "schema": {"type": "string"}}});
-                r["links"] = event_links();
+                r["links"] = event_links(routes);
             }
             responses.insert(status.to_string(), r);
         }

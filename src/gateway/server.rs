@@ -23,8 +23,8 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 
-use crate::ops::metrics::Metrics;
-use crate::startup::config::ConnectionLimits;
+use crate::infra::config::ConnectionLimits;
+use crate::infra::metrics::Metrics;
 
 /// Descriptors kept free of connections: the Postgres pool, NATS, the wikis' API clients, files.
 const RESERVED_DESCRIPTORS: u64 = 256;
@@ -92,13 +92,13 @@ fn raise_open_file_limit() -> Option<u64> {
 
 /// Serves the gateway's routes on `listener` until `shutdown` resolves; then stops accepting
 /// and waits for the open connections to finish their requests (the caller bounds that wait).
-pub async fn serve(
+pub async fn serve<Svc: super::Service>(
     listener: TcpListener,
-    state: super::Shared,
+    state: Arc<Svc>,
     limits: Limits,
     shutdown: impl Future<Output = ()>,
 ) {
-    let metrics: Arc<Metrics> = state.metrics.clone();
+    let metrics: Arc<Metrics> = state.edge().metrics.clone();
     let routes = super::routes(state);
     let graceful = GracefulShutdown::new();
     let slots = Arc::new(Semaphore::new(limits.max_connections));

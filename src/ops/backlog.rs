@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::Mutex;
 
 use crate::association::db as contributions;
-use crate::gateway::State;
+use crate::ops::Context;
 
 /// Each dependency gets this long; a slow one leaves its figure out (`None`) rather than
 /// stalling a scrape or the dashboard.
@@ -35,7 +35,7 @@ pub struct BacklogProbe {
 }
 
 impl BacklogProbe {
-    pub async fn get(&self, state: &State) -> Backlog {
+    pub async fn get(&self, state: &Context) -> Backlog {
         let mut last = self.last.lock().await;
         if let Some((at, b)) = *last {
             if at.elapsed() < FRESH_FOR {

@@ -7,8 +7,9 @@ use serde::Serialize;
 use warp::reply::Response;
 use warp::Reply;
 
-use crate::events::http::wire_time;
+use crate::gateway::wire_time;
 use crate::gateway::{ApiError, Request};
+use crate::ops::Context;
 
 /// The page, compiled in: serving it needs no files and no build step.
 const PAGE: &str = include_str!("dashboard.html");
@@ -17,7 +18,7 @@ const PAGE: &str = include_str!("dashboard.html");
 /// directory it reads holds no event starting beyond that.
 const TIMELINE_HOURS: i64 = 24;
 
-pub async fn page(_: Request) -> Result<Response, ApiError> {
+pub async fn page(_: Request<Context>) -> Result<Response, ApiError> {
     let mut resp = warp::reply::html(PAGE).into_response();
     resp.headers_mut().insert(
         "cache-control",
@@ -54,7 +55,7 @@ struct Data {
 /// `GET /dashboard.json`. The timeline comes from the cache's event directory, which holds
 /// every event ongoing or starting within the cache horizon (24 h by default), so it costs
 /// no query; with a shorter horizon the timeline is that much shorter, and says so.
-pub async fn data(req: Request) -> Result<Response, ApiError> {
+pub async fn data(req: Request<Context>) -> Result<Response, ApiError> {
     let state = req.state;
     let now = state.clock.now();
     let directory = state.cache.directory();

@@ -7,18 +7,19 @@ use warp::http::StatusCode;
 use warp::reply::Response;
 use warp::Reply;
 
-use crate::gateway::{ApiError, Request, Shared};
+use crate::gateway::{ApiError, Request};
+use crate::ops::Context;
 
 /// How long readiness waits for Postgres: a probe must answer quickly even when it is down.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
 
-pub async fn healthz(_: Request) -> Result<Response, ApiError> {
+pub async fn healthz(_: Request<Context>) -> Result<Response, ApiError> {
     Ok(warp::reply::json(&json!({"status": "ok"})).into_response())
 }
 
 /// 200 when the cache is warm and Postgres and NATS answer; otherwise 503 naming each
 /// dependency that is not, so an operator reading the probe knows where to look.
-pub async fn readyz(req: Request) -> Result<Response, ApiError> {
+pub async fn readyz(req: Request<Context>) -> Result<Response, ApiError> {
     let state = req.state;
     let postgres = match tokio::time::timeout(PROBE_TIMEOUT, ping_postgres(&state)).await {
         Ok(Ok(())) => Ok(()),
@@ -62,7 +63,7 @@ pub async fn readyz(req: Request) -> Result<Response, ApiError> {
     .into_response())
 }
 
-async fn ping_postgres(state: &Shared) -> Result<(), String> {
+async fn ping_postgres(state: &Context) -> Result<(), String> {
     let client = state.pool.get().await.map_err(|e| e.to_string())?;
     client
         .simple_query("SELECT 1")
@@ -71,7 +72,7 @@ async fn ping_postgres(state: &Shared) -> Result<(), String> {
         .map_err(|e| e.to_string())
 }
 
-pub async fn metrics(req: Request) -> Result<Response, ApiError> {
+pub async fn metrics(req: Request<Context>) -> Result<Response, ApiError> {
     let state = req.state;
     let mut body = state.metrics.render(Some(&state.cache));
     // What an operator alerts on when the diff workers fall behind or give up; a figure whose
@@ -95,7 +96,7 @@ pub async fn metrics(req: Request) -> Result<Response, ApiError> {
         ),
     ] {
         if let Some(v) = value {
-            crate::ops::metrics::gauge(&mut body, name, help, v);
+            crate::infra::metrics::gauge(&mut body, name, help, v);
         }
     }
     let mut resp = Response::new(body.into());
@@ -106,7 +107,7 @@ pub async fn metrics(req: Request) -> Result<Response, ApiError> {
     Ok(resp)
 }
 
-pub async fn openapi(req: Request) -> Result<Response, ApiError> {
+pub async fn openapi(req: Request<Context>) -> Result<Response, ApiError> {
     let state = req.state;
     Ok(warp::reply::json(&state.openapi).into_response())
 }

@@ -1,5 +1,6 @@
-//! Watching and steering the service: `/healthz`, `/readyz` and the readiness they report
-//! (`http`, [`Readiness`]), `/metrics` (`metrics`), the backlog probe shared by the metrics
+//! Watching and steering the service: `/healthz`, `/readyz`, `/metrics` and `/openapi.json`
+//! (`http`; the metrics themselves are named in `infra::metrics`, and the warm-up `/readyz`
+//! reports is the cache's `Readiness`), the backlog probe shared by the metrics
 //! and the dashboard (`backlog`), the operator dashboard (`dashboard`) and the
 //! `campaign-events report` command (`report`).
 //!
@@ -8,41 +9,21 @@
 pub mod backlog;
 pub mod dashboard;
 pub mod http;
-pub mod metrics;
 pub mod report;
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-
-/// Whether the cache has finished warming up. `/readyz` reports not ready until it has, and
-/// the cache-backed routes answer from the database (or `503 campaignevents-not-ready`).
-#[derive(Debug, Clone, Default)]
-pub struct Readiness {
-    warm: Arc<AtomicBool>,
-    /// Warm-up starts only when it can take this for reading; a test holds it for writing
-    /// to keep the cache cold for as long as it needs (see [`Readiness::hold_warm_up`]).
-    gate: Arc<tokio::sync::RwLock<()>>,
-}
-
-impl Readiness {
-    /// Keeps warm-up from starting while the guard lives (for tests of the cold path: a
-    /// real warm-up of many participants would only make the window longer, not certain).
-    /// `None` if already held.
-    #[doc(hidden)]
-    pub fn hold_warm_up(&self) -> Option<tokio::sync::OwnedRwLockWriteGuard<()>> {
-        self.gate.clone().try_write_owned().ok()
-    }
-
-    /// Waits while a test holds warm-up.
-    pub(crate) async fn released(&self) {
-        drop(self.gate.read().await);
-    }
-
-    pub fn is_warm(&self) -> bool {
-        self.warm.load(Ordering::Acquire)
-    }
-
-    pub fn set_warm(&self) {
-        self.warm.store(true, Ordering::Release);
-    }
+/// What the operator routes get: every dependency they probe, the cache they describe, the
+/// metrics they render and the OpenAPI document they serve.
+pub struct Context {
+    pub pool: deadpool_postgres::Pool,
+    pub nats: async_nats::Client,
+    pub jetstream: async_nats::jetstream::Context,
+    pub names: crate::infra::nats::Names,
+    pub cache: std::sync::Arc<campaign_events_actors::Cache>,
+    pub clock: campaign_events_actors::SharedClock,
+    pub readiness: crate::cache::Readiness,
+    pub metrics: std::sync::Arc<crate::infra::metrics::Metrics>,
+    /// The backlog and open dead letters, shared by `/metrics` and the dashboard.
+    pub backlog: backlog::BacklogProbe,
+    /// Built once at start from the route table.
+    pub openapi: serde_json::Value,
 }

@@ -1,14 +1,11 @@
 //! Registrations: register and unregister in one transaction each, bumping the participant's
-//! version; and the database reads of a user's events (the baseline and the fallback).
-
-use std::sync::Arc;
+//! version; and the participant's own registration. (The database reads of a user's events,
+//! the cache's fallback, are the cache's: `cache::store`.)
 
 use campaign_events_actors::domain::{EventId, EventStatus, UserId};
-use campaign_events_actors::Attending;
 use chrono::{DateTime, Utc};
 use deadpool_postgres::Pool;
 
-use crate::events::db::{facts_from_row, EVENT_COLUMNS};
 use crate::infra::db::DbError;
 
 /// Why a registration was refused, in the contract's terms.
@@ -302,53 +299,6 @@ pub async fn unregister(
     };
     tx.commit().await?;
     Ok(outcome)
-}
-
-/// The user's events ongoing at `now`, sorted by id: what the cache answers, from the database.
-pub async fn ongoing_events_of(
-    pool: &Pool,
-    user: UserId,
-    now: DateTime<Utc>,
-) -> Result<Vec<Attending>, DbError> {
-    let client = pool.get().await?;
-    let sql = format!(
-        "SELECT {EVENT_COLUMNS}, p.hide_prompt FROM ce_participants p \
-         JOIN ce_events e USING (event_id) \
-         WHERE p.user_id = $1 AND p.unregistered_at IS NULL AND e.deleted_at IS NULL \
-         AND e.start_utc <= $2 AND e.end_utc >= $2 ORDER BY e.event_id"
-    );
-    let stmt = client.prepare_cached(&sql).await?;
-    client
-        .query(&stmt, &[&user.as_i64(), &now])
-        .await?
-        .iter()
-        .map(attending_from_row)
-        .collect()
-}
-
-/// Every active registration of the user (events not deleted, whenever they run), by id.
-pub async fn registered_events_of(pool: &Pool, user: UserId) -> Result<Vec<Attending>, DbError> {
-    let client = pool.get().await?;
-    let sql = format!(
-        "SELECT {EVENT_COLUMNS}, p.hide_prompt FROM ce_participants p \
-         JOIN ce_events e USING (event_id) \
-         WHERE p.user_id = $1 AND p.unregistered_at IS NULL AND e.deleted_at IS NULL \
-         ORDER BY e.event_id"
-    );
-    let stmt = client.prepare_cached(&sql).await?;
-    client
-        .query(&stmt, &[&user.as_i64()])
-        .await?
-        .iter()
-        .map(attending_from_row)
-        .collect()
-}
-
-fn attending_from_row(row: &tokio_postgres::Row) -> Result<Attending, DbError> {
-    Ok(Attending {
-        facts: Arc::new(facts_from_row(row)?),
-        prompt_hidden: row.get("hide_prompt"),
-    })
 }
 
 /// A participant's registration as `GET …/participants/self` shows it.

@@ -4,15 +4,15 @@
 //! the change to come back from the stream.
 
 use campaign_events_actors::domain::EventId;
-use campaign_events_actors::{Change, ParticipantChange};
 use serde::Deserialize;
 use warp::http::StatusCode;
 use warp::reply::Response;
 use warp::Reply;
 
-use crate::events::http::wire_time;
-use crate::gateway::{ApiError, Request, Shared};
+use crate::gateway::wire_time;
+use crate::gateway::{ApiError, Request};
 use crate::registration::db::{self as participants, Choices, Outcome, Refusal};
+use crate::registration::{Context, Unchanged};
 
 /// The extension's body. Either field left out keeps what the registration says (a new one:
 /// false): the post-edit dialog hides its prompt without touching the privacy choice.
@@ -30,7 +30,7 @@ fn present_bool<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<bool>, 
     bool::deserialize(d).map(Some)
 }
 
-pub async fn register(req: Request) -> Result<Response, ApiError> {
+pub async fn register(req: Request<Context>) -> Result<Response, ApiError> {
     let (state, caller) = (&req.state, req.caller()?);
     let event = req.event_id()?;
     let input: RegisterInput = if req.body.bytes.is_empty() {
@@ -43,18 +43,19 @@ pub async fn register(req: Request) -> Result<Response, ApiError> {
         private: input.is_private,
         hide_prompt: input.hide_contribution_association_prompt,
     };
-    let outcome =
-        participants::register(&state.pool, event, caller.user_id, choices, now, now).await?;
-    finish(state, event, caller.user_id, outcome).await
+    let committed = state
+        .register(event, caller.user_id, choices, (now, now), Unchanged::Quiet)
+        .await?;
+    answer(committed.outcome, event)
 }
 
 /// `GET …/participants/self`: the caller's own registration, or `404` when they are not
 /// registered (as the extension answers).
-pub async fn own(req: Request) -> Result<Response, ApiError> {
+pub async fn own(req: Request<Context>) -> Result<Response, ApiError> {
     let (state, caller) = (&req.state, req.caller()?);
     let event = req.event_id()?;
     // As the extension: the event must exist and not be deleted, then the caller take part.
-    crate::association::http::existing_event(state, event).await?;
+    crate::events::http::existing_event(&state.pool, event).await?;
     match participants::own_registration(&state.pool, event, caller.user_id).await? {
         Some(r) => Ok(warp::reply::json(&serde_json::json!({
             "is_private": r.private,
@@ -70,38 +71,20 @@ pub async fn own(req: Request) -> Result<Response, ApiError> {
     }
 }
 
-pub async fn unregister(req: Request) -> Result<Response, ApiError> {
+pub async fn unregister(req: Request<Context>) -> Result<Response, ApiError> {
     let (state, caller) = (&req.state, req.caller()?);
     let event = req.event_id()?;
     let now = state.clock.now();
-    let outcome = participants::unregister(&state.pool, event, caller.user_id, now).await?;
-    finish(state, event, caller.user_id, outcome).await
+    let committed = state
+        .unregister(event, caller.user_id, now, Unchanged::Quiet)
+        .await?;
+    answer(committed.outcome, event)
 }
 
-async fn finish(
-    state: &Shared,
-    event: EventId,
-    user: campaign_events_actors::domain::UserId,
-    outcome: Outcome,
-) -> Result<Response, ApiError> {
+/// The answer to a registration's outcome (the change, if any, was already handed over).
+fn answer(outcome: Outcome, event: EventId) -> Result<Response, ApiError> {
     match outcome {
-        Outcome::Applied {
-            modified,
-            version,
-            active,
-            prompt_hidden,
-        } => {
-            if modified {
-                let change = Change::Participant(ParticipantChange {
-                    event_id: event,
-                    user_id: user,
-                    active,
-                    version,
-                    prompt_hidden,
-                });
-                state.commit_change(change).await;
-                tracing::info!(event_id = %event, user_id = %user, active, version, "registration changed");
-            }
+        Outcome::Applied { modified, .. } => {
             Ok(warp::reply::json(&serde_json::json!({"modified": modified})).into_response())
         }
         // A REST change is stamped "now"; a later NATS command can still have been applied.

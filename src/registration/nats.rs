@@ -9,14 +9,13 @@ use std::time::Duration;
 use anyhow::Context as _;
 use async_nats::jetstream::{self, consumer::PullConsumer, AckKind};
 use campaign_events_actors::domain::{EventId, UserId};
-use campaign_events_actors::{Change, ParticipantChange};
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 
-use crate::gateway::Shared;
 use crate::infra::db::DbError;
 use crate::registration::db::{self as participants, Outcome, Refusal};
+use crate::registration::{Committed, Context, Unchanged};
 
 /// How far in the future a command's `at` may be (clock skew between publishers). A command
 /// stamped later would shadow every real change until then.
@@ -67,14 +66,14 @@ enum Verdict {
 }
 
 /// Runs the consumer until the task is dropped, re-creating its message stream after errors.
-pub async fn consume(state: Shared) {
+pub async fn consume(state: std::sync::Arc<Context>) {
     crate::infra::retry::keep_running("the registration consumer", Duration::from_secs(1), || {
         consume_once(&state)
     })
     .await
 }
 
-async fn consume_once(state: &Shared) -> anyhow::Result<()> {
+async fn consume_once(state: &Context) -> anyhow::Result<()> {
     let consumer: PullConsumer = state
         .jetstream
         .get_consumer_from_stream(
@@ -134,7 +133,7 @@ fn declares_json(headers: &async_nats::HeaderMap) -> bool {
     })
 }
 
-async fn handle(state: &Shared, msg: &jetstream::Message, max_deliver: i64) {
+async fn handle(state: &Context, msg: &jetstream::Message, max_deliver: i64) {
     let (delivered, seq) = msg
         .info()
         .map(|i| (i.delivered, i.stream_sequence))
@@ -199,7 +198,7 @@ async fn handle(state: &Shared, msg: &jetstream::Message, max_deliver: i64) {
     }
 }
 
-async fn apply(state: &Shared, subject: &str, cmd: Command) -> Verdict {
+async fn apply(state: &Context, subject: &str, cmd: Command) -> Verdict {
     let event = match EventId::new(cmd.event_id) {
         Ok(e) => e,
         Err(e) => return Verdict::Reject(format!("event_id {e}")),
@@ -233,6 +232,8 @@ async fn apply(state: &Shared, subject: &str, cmd: Command) -> Verdict {
     // publisher's clock runs ahead, its commands in that stretch are ordered by when they are
     // handled — with NTP, a matter of milliseconds.
     let at = at.min(now);
+    // Published even when this delivery changed nothing (`Unchanged::Republish`): an earlier
+    // delivery may have committed and then failed to publish.
     let result = match cmd.kind {
         Kind::Registered => {
             // The command says whether the registration is private (absent: public); the
@@ -241,18 +242,30 @@ async fn apply(state: &Shared, subject: &str, cmd: Command) -> Verdict {
                 private: Some(cmd.private),
                 hide_prompt: None,
             };
-            participants::register(&state.pool, event, user, choices, at, now).await
+            state
+                .register(event, user, choices, (at, now), Unchanged::Republish)
+                .await
         }
-        Kind::Unregistered => participants::unregister(&state.pool, event, user, at).await,
+        Kind::Unregistered => {
+            state
+                .unregister(event, user, at, Unchanged::Republish)
+                .await
+        }
     };
     match result {
         Err(DbError::Unavailable(e)) => Verdict::Wait(e),
         Err(e) => Verdict::Retry(e.to_string()),
-        Ok(Outcome::Stale) => {
+        Ok(Committed {
+            outcome: Outcome::Stale,
+            ..
+        }) => {
             tracing::debug!(%event, %user, "registration command older than the last change");
             Verdict::Ack
         }
-        Ok(Outcome::Refused(r)) => Verdict::Reject(
+        Ok(Committed {
+            outcome: Outcome::Refused(r),
+            ..
+        }) => Verdict::Reject(
             match r {
                 Refusal::EventNotFound => "event-not-found",
                 Refusal::EventDeleted => "event-deleted",
@@ -261,31 +274,14 @@ async fn apply(state: &Shared, subject: &str, cmd: Command) -> Verdict {
             }
             .to_owned(),
         ),
-        Ok(Outcome::Applied {
-            modified: _,
-            version,
-            active,
-            prompt_hidden,
-        }) => {
-            // Published even when this delivery changed nothing: an earlier delivery may have
-            // committed and then failed to publish (the process died, NATS was away), and the
-            // other instances must still hear of it. The message id deduplicates.
-            let row_exists = version > 0;
-            if row_exists
-                && !state
-                    .commit_change(Change::Participant(ParticipantChange {
-                        event_id: event,
-                        user_id: user,
-                        active,
-                        version,
-                        prompt_hidden,
-                    }))
-                    .await
-            {
-                return Verdict::Wait("the change could not be published".into());
-            }
-            Verdict::Ack
-        }
+        Ok(Committed {
+            outcome: Outcome::Applied { .. },
+            published: false,
+        }) => Verdict::Wait("the change could not be published".into()),
+        Ok(Committed {
+            outcome: Outcome::Applied { .. },
+            published: true,
+        }) => Verdict::Ack,
     }
 }
 

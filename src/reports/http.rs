@@ -7,8 +7,10 @@ use warp::http::HeaderValue;
 use warp::reply::Response;
 use warp::Reply;
 
-use crate::association::http::{existing_event, reader};
+use crate::association::http::reader;
+use crate::events::http::existing_event;
 use crate::gateway::{ApiError, Query, Request};
+use crate::reports::Context;
 use crate::reports::{csv, db};
 
 const DEFAULT_LIMIT: i64 = 100;
@@ -16,11 +18,11 @@ const DEFAULT_LIMIT: i64 = 100;
 /// pages, and it keeps the offset inside what a query plans cheaply.
 pub(crate) const MAX_OFFSET: i64 = 99_999_999;
 /// The `continue` token's shape: the offset of the next page, as the previous page gave it.
-pub(crate) const CONTINUE_PATTERN: &str = "^[1-9][0-9]{0,7}$";
+pub const CONTINUE_PATTERN: &str = "^[1-9][0-9]{0,7}$";
 
 /// `limit` and the offset `continue` names.
 fn window(query: &Query) -> Result<(i64, i64), ApiError> {
-    let limit = crate::association::http::page_size(query, DEFAULT_LIMIT)?;
+    let limit = query.page_size(DEFAULT_LIMIT)?;
     let offset = match query.get("continue")? {
         None => 0,
         Some(c) => c
@@ -49,12 +51,12 @@ fn paged<T: serde::Serialize>(key: &str, items: Vec<T>, limit: i64, offset: i64)
 }
 
 /// `GET …/contributions/participants`: each participant's totals, most edits first.
-pub async fn participants(req: Request) -> Result<Response, ApiError> {
+pub async fn participants(req: Request<Context>) -> Result<Response, ApiError> {
     let state = &req.state;
     let event = req.event_id()?;
     let (limit, offset) = window(&req.query)?;
     req.query.wiki()?; // only names the wiki that signs the reader in
-    let record = existing_event(state, event).await?;
+    let record = existing_event(&state.pool, event).await?;
     let reader = reader(&req, &record);
     let items = db::participants(&state.pool, event, reader, limit, offset).await?;
     let mut resp = paged("participants", items, limit, offset);
@@ -67,21 +69,21 @@ pub async fn participants(req: Request) -> Result<Response, ApiError> {
 }
 
 /// `GET …/contributions/pages`: each page's totals, most edits first.
-pub async fn pages(req: Request) -> Result<Response, ApiError> {
+pub async fn pages(req: Request<Context>) -> Result<Response, ApiError> {
     let state = &req.state;
     let event = req.event_id()?;
     let (limit, offset) = window(&req.query)?;
-    existing_event(state, event).await?;
+    existing_event(&state.pool, event).await?;
     let items = db::pages(&state.pool, event, limit, offset).await?;
     Ok(paged("pages", items, limit, offset))
 }
 
 /// `GET …/contributions.csv`: every contribution, streamed (see [`csv`]).
-pub async fn export_csv(req: Request) -> Result<Response, ApiError> {
+pub async fn export_csv(req: Request<Context>) -> Result<Response, ApiError> {
     let state = &req.state;
     let event = req.event_id()?;
     req.query.wiki()?; // only names the wiki that signs the reader in
-    let record = existing_event(state, event).await?;
+    let record = existing_event(&state.pool, event).await?;
     let reader = reader(&req, &record);
     // The name was checked against the same database when the event was stored.
     let tz = chrono_tz::Tz::from_str(record.facts.timezone.as_str()).unwrap_or(chrono_tz::UTC);

@@ -10,3 +10,9 @@ pub mod csv;
 pub mod db;
 pub mod http;
 pub mod page;
+
+/// What the report routes get: Postgres (the stored rows) and the clock (the page's "now").
+pub struct Context {
+    pub pool: deadpool_postgres::Pool,
+    pub clock: campaign_events_actors::SharedClock,
+}

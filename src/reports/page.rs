@@ -19,9 +19,11 @@ use warp::reply::Response;
 use warp::Reply;
 
 use crate::association::db as contributions;
-use crate::association::http::{existing_event, reader};
+use crate::association::http::reader;
+use crate::events::http::existing_event;
 use crate::gateway::{ApiError, Request};
 use crate::reports::db::{self, PageTotals, ParticipantTotals};
+use crate::reports::Context;
 
 /// Rows shown in each table; the CSV and the JSON routes have every one.
 const TABLE_ROWS: i64 = 500;
@@ -191,13 +193,13 @@ var r=('v' in x.dataset)?(Number(x.dataset.v)-Number(y.dataset.v)):x.textContent
 return desc?-r:r;});rows.forEach(function(r){tb.appendChild(r);});});});";
 
 /// `GET /event/{id}`.
-pub async fn page(req: Request) -> Result<Response, ApiError> {
+pub async fn page(req: Request<Context>) -> Result<Response, ApiError> {
     let state = &req.state;
     let event = req.event_id()?;
     // `wiki` names the wiki whose session cookies sign the reader in (a page opened from a
     // link sends no Origin); the page's own links carry it on.
     let wiki = req.query.wiki()?;
-    let record = existing_event(state, event).await?;
+    let record = existing_event(&state.pool, event).await?;
     let reader = reader(&req, &record);
     let facts = &record.facts;
     let signed = wiki

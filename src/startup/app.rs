@@ -13,14 +13,15 @@ use crate::association::wiki_api::RevisionApi;
 use crate::association::workers::{WorkerDeps, WorkerPool};
 use crate::cache::changes;
 use crate::cache::store::PgStore;
+use crate::cache::Readiness;
 use crate::gateway;
 use crate::gateway::auth::Verifier;
+use crate::infra::config::ServeSettings;
 use crate::infra::db;
 use crate::infra::nats::{self, Names};
 use crate::infra::wikis::Wikis;
-use crate::ops::Readiness;
 use crate::registration::nats as registrations;
-use crate::startup::config::ServeSettings;
+use crate::startup::state::State;
 
 /// A built service, listening but not yet serving. Which parts run depends on
 /// `--no-workers` / `--workers-only`.
@@ -36,7 +37,7 @@ pub struct Application {
 struct Gateway {
     listener: TcpListener,
     addr: SocketAddr,
-    state: gateway::Shared,
+    state: Arc<State>,
     store: PgStore,
 }
 
@@ -79,7 +80,7 @@ impl Application {
         }
         nats::ensure_streams(&jetstream, &names).await?;
 
-        let metrics = Arc::new(crate::ops::metrics::Metrics::new());
+        let metrics = Arc::new(crate::infra::metrics::Metrics::new());
         // One Action API client: the workers', the re-check's and the gateway's (an organizer's
         // re-check of one event).
         let revision_api = Arc::new(RevisionApi::new(
@@ -117,29 +118,74 @@ impl Application {
                 .await
                 .with_context(|| format!("cannot listen on {}", settings.listen_addr))?;
             let addr = listener.local_addr()?;
-            let state = Arc::new(gateway::State {
-                pool: pool.clone(),
-                nats: client.clone(),
-                jetstream: jetstream.clone(),
-                names: names.clone(),
-                wikis,
-                revision_api: revision_api.clone(),
-                verifier,
-                readiness: Readiness::default(),
-                cache,
+            let openapi = gateway::openapi::document(super::routes::ROUTES);
+            let changes = changes::Publisher::new(
+                client.clone(),
+                jetstream.clone(),
+                names.clone(),
+                cache.clone(),
+            );
+            let readiness = Readiness::default();
+            let cache_part = Arc::new(crate::cache::Context {
+                actors: cache.clone(),
                 cache_mode: settings.cache_mode,
-                clock,
-                max_body_bytes: settings.max_body_bytes,
+                readiness: readiness.clone(),
+                clock: clock.clone(),
+                pool: pool.clone(),
                 rendered: Default::default(),
-                summaries: Default::default(),
-                associated: crate::association::bloom::AssociatedEdits::with_capacity(0),
-                metrics: metrics.clone(),
-                openapi: gateway::openapi::document(),
-                backlog: Default::default(),
-                sessions: gateway::sessions::WikiSessions::new(std::time::Duration::from_secs(
-                    settings.session_cache_secs.max(1),
-                ))
-                .context("cannot build the wiki session client")?,
+            });
+            let state = Arc::new(State {
+                edge: gateway::Edge {
+                    wikis: wikis.clone(),
+                    verifier,
+                    sessions: gateway::sessions::WikiSessions::new(std::time::Duration::from_secs(
+                        settings.session_cache_secs.max(1),
+                    ))
+                    .context("cannot build the wiki session client")?,
+                    max_body_bytes: settings.max_body_bytes,
+                    metrics: metrics.clone(),
+                },
+                events: Arc::new(crate::events::Context {
+                    pool: pool.clone(),
+                    wikis: wikis.clone(),
+                    changes: changes.clone(),
+                }),
+                registration: Arc::new(crate::registration::Context {
+                    pool: pool.clone(),
+                    clock: clock.clone(),
+                    jetstream: jetstream.clone(),
+                    names: names.clone(),
+                    changes,
+                }),
+                association: Arc::new(crate::association::Context {
+                    pool: pool.clone(),
+                    nats: client.clone(),
+                    jetstream: jetstream.clone(),
+                    names: names.clone(),
+                    wikis,
+                    metrics: metrics.clone(),
+                    cache: cache_part.clone(),
+                    associated: crate::association::bloom::AssociatedEdits::with_capacity(0),
+                    summaries: Default::default(),
+                    revision_api: revision_api.clone(),
+                }),
+                cache: cache_part,
+                reports: Arc::new(crate::reports::Context {
+                    pool: pool.clone(),
+                    clock: clock.clone(),
+                }),
+                ops: Arc::new(crate::ops::Context {
+                    pool: pool.clone(),
+                    nats: client.clone(),
+                    jetstream: jetstream.clone(),
+                    names: names.clone(),
+                    cache,
+                    clock,
+                    readiness,
+                    metrics: metrics.clone(),
+                    backlog: Default::default(),
+                    openapi,
+                }),
             });
             Some(Gateway {
                 listener,
@@ -159,7 +205,7 @@ impl Application {
 
     /// The gateway's shared state (tests reach the cache through it); `None` with
     /// `--workers-only`.
-    pub fn state(&self) -> Option<gateway::Shared> {
+    pub fn state(&self) -> Option<Arc<State>> {
         self.gateway.as_ref().map(|g| g.state.clone())
     }
 
@@ -242,7 +288,7 @@ async fn serve(g: Gateway, settings: &ServeSettings, shutdown: &mut watch::Recei
     tracing::info!(%addr, "listening");
     let background = vec![
         tokio::spawn(warm_up_and_follow(state.clone(), store)),
-        tokio::spawn(registrations::consume(state.clone())),
+        tokio::spawn(registrations::consume(state.registration.clone())),
     ];
     let (drain_tx, mut drain_rx) = watch::channel(false);
     let limits = gateway::server::Limits::fitted(&settings.connections);
@@ -271,56 +317,28 @@ async fn serve(g: Gateway, settings: &ServeSettings, shutdown: &mut watch::Recei
     }
 }
 
-/// Warm-up (ARCHITECTURE "Flows"): note the change stream's last sequence, load every
-/// ongoing membership from Postgres into actors, then follow the change stream from the next
-/// sequence. Until this is done reads go to the database and `/readyz` says "warming up".
-/// Retries until it succeeds: a start while Postgres or NATS is briefly away must not leave
-/// the instance cold for good.
-async fn warm_up_and_follow(state: gateway::Shared, store: PgStore) {
-    state.readiness.released().await;
-    let mut delay = std::time::Duration::from_millis(200);
-    let from = loop {
-        let attempt = async {
-            let seq = changes::last_sequence(&state.jetstream, &state.names).await?;
-            let started = std::time::Instant::now();
-            let report = state.cache.warm_up(&store).await?;
-            tracing::info!(
-                events = report.events,
-                users = report.users,
-                memberships = report.memberships,
-                millis = started.elapsed().as_millis() as u64,
-                "cache warm"
-            );
-            anyhow::Ok(seq + 1)
-        };
-        match attempt.await {
-            Ok(from) => break from,
-            Err(e) => {
-                tracing::warn!(error = %format!("{e:#}"), "warm-up failed; retrying");
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(std::time::Duration::from_secs(10));
-            }
-        }
-    };
-    // Ready only once the follower has replayed what other instances changed while this one
-    // was loading; until then reads go to Postgres, which is right, if slower.
-    let caught_up = changes::last_sequence(&state.jetstream, &state.names)
-        .await
-        .unwrap_or(0);
-    let position = Arc::new(std::sync::atomic::AtomicU64::new(from));
-    let follower = tokio::spawn(follow_changes(state.clone(), position.clone()));
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while position.load(std::sync::atomic::Ordering::Acquire) <= caught_up
-        && std::time::Instant::now() < deadline
-    {
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
-    state.readiness.set_warm();
-    // The association route's filter: loaded after the follower started, so no key stored
-    // meanwhile is missed (the stream adds it, the query adds it; either is enough).
-    match crate::association::db::load_keys(&state.pool, &state.associated).await {
+/// Warms the cache up and follows the change stream (`cache::warm_up`); once warm, loads the
+/// keys of the associated edits into the Bloom filter. Runs until aborted.
+async fn warm_up_and_follow(state: Arc<State>, store: PgStore) {
+    let association = state.association.clone();
+    let follower = crate::cache::warm_up::warm_up(
+        crate::cache::warm_up::Follower {
+            jetstream: association.jetstream.clone(),
+            names: association.names.clone(),
+            cache: state.cache.actors.clone(),
+            readiness: state.cache.readiness.clone(),
+            on_contribution: Arc::new(move |event, wiki: &str, revision| {
+                association.summaries.invalidate(event);
+                association.associated.insert(wiki, revision);
+            }),
+        },
+        store,
+    )
+    .await;
+    let association = &state.association;
+    match crate::association::db::load_keys(&association.pool, &association.associated).await {
         Ok(n) => {
-            state.associated.set_loaded();
+            association.associated.set_loaded();
             tracing::info!(edits = n, "associated edits loaded");
         }
         Err(e) => {
@@ -330,35 +348,6 @@ async fn warm_up_and_follow(state: gateway::Shared, store: PgStore) {
     let _ = follower.await;
 }
 
-/// Follows the change stream; on failure, resumes from where it stopped. An ordered consumer
-/// recovers from gaps by itself; this loop covers the stream being unavailable altogether.
-async fn follow_changes(
-    state: gateway::Shared,
-    shared_position: Arc<std::sync::atomic::AtomicU64>,
-) {
-    let mut position = shared_position.load(std::sync::atomic::Ordering::Acquire);
-    loop {
-        let st = state.clone();
-        if let Err(e) = changes::follow(
-            state.jetstream.clone(),
-            state.names.clone(),
-            state.cache.clone(),
-            Arc::new(move |event, wiki: &str, revision| {
-                st.summaries.invalidate(event);
-                st.associated.insert(wiki, revision);
-            }),
-            &mut position,
-            &shared_position,
-        )
-        .await
-        {
-            tracing::warn!(error = %format!("{e:#}"), "change stream follower stopped; restarting");
-        }
-        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-    }
-}
-
-/// Resolves once the channel says stop (or its sender is gone).
 async fn fired(rx: &mut watch::Receiver<bool>) {
     let _ = rx.wait_for(|stop| *stop).await;
 }

@@ -9,10 +9,10 @@ use clap::{Parser, Subcommand};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::gateway::auth;
+use crate::infra::config::{AuthSettings, ServeSettings, Settings};
 use crate::infra::{db, nats};
 use crate::registration::nats as registrations;
 use crate::startup::app::{self, Application};
-use crate::startup::config::{AuthSettings, ServeSettings, Settings};
 
 #[derive(Debug, Parser)]
 #[command(name = "campaign-events", version, about)]

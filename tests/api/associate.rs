@@ -778,7 +778,7 @@ async fn a_queued_job_of_someone_else_does_not_swallow_the_authors_association()
 async fn a_dead_letter_is_one_jobs_and_none_is_written_once_its_row_exists() {
     use campaign_events::association::db::dead_letter;
     let app = spawn_app().await;
-    let pool = &app.state.pool;
+    let pool = &app.state.ops.pool;
     let (e1, e2) = (
         app.create_event(1, &tracking_event(&["ptwiki"])).await,
         app.create_event(1, &tracking_event(&["ptwiki"])).await,

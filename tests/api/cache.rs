@@ -3,9 +3,8 @@
 
 use std::time::Duration;
 
-use campaign_events::registration::db as participants;
+use campaign_events::infra::config::CacheMode;
 use campaign_events::registration::nats::{self as registrations, Command, Kind};
-use campaign_events::startup::config::CacheMode;
 use campaign_events_actors::domain::UserId;
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
@@ -94,10 +93,10 @@ async fn read(app: &TestApp, user: u64, query: &str) -> (u16, Value) {
 
 /// What Postgres says the user's ongoing events are, now.
 pub async fn db_ongoing_ids(app: &TestApp, user: u64) -> Vec<u64> {
-    participants::ongoing_events_of(
-        &app.state.pool,
+    campaign_events::cache::store::ongoing_events_of(
+        &app.state.ops.pool,
         UserId::new(user).unwrap(),
-        app.state.clock.now(),
+        app.state.ops.clock.now(),
     )
     .await
     .unwrap()
@@ -108,6 +107,7 @@ pub async fn db_ongoing_ids(app: &TestApp, user: u64) -> Vec<u64> {
 
 pub fn has_actor(app: &TestApp, user: u64) -> bool {
     app.state
+        .ops
         .cache
         .registry()
         .lookup(UserId::new(user).unwrap())
@@ -167,6 +167,7 @@ async fn bdd_registering_for_an_ongoing_event_puts_the_user_in_the_cache_at_once
     // No waiting, no echo: the very next read is answered by the user's actor.
     let hits = app
         .state
+        .ops
         .cache
         .stats()
         .lookups(campaign_events_actors::Lookup::Hit);
@@ -174,6 +175,7 @@ async fn bdd_registering_for_an_ongoing_event_puts_the_user_in_the_cache_at_once
     assert!(has_actor(&app, 42));
     assert_eq!(
         app.state
+            .ops
             .cache
             .stats()
             .lookups(campaign_events_actors::Lookup::Hit),
@@ -268,7 +270,7 @@ async fn bdd_an_event_that_ends_leaves_every_entry_by_the_actors_own_timer() {
     )
     .await;
     assert!(has_actor(&app, 12));
-    assert_eq!(app.state.cache.stats().drift(), 0);
+    assert_eq!(app.state.ops.cache.stats().drift(), 0);
 }
 
 #[tokio::test]
@@ -317,12 +319,12 @@ async fn bdd_the_sweep_removes_expired_events_and_empty_participants() {
     register(&app, a, 31).await;
     register(&app, a, 32).await;
     register(&app, b, 32).await;
-    let healthy = app.state.cache.sweep().await.unwrap();
+    let healthy = app.state.ops.cache.sweep().await.unwrap();
     assert_eq!(healthy.drift, 0, "a healthy run has no drift");
     assert_eq!(healthy.events, 2);
 
     clock.advance(chrono::Duration::hours(2));
-    let report = app.state.cache.sweep().await.unwrap();
+    let report = app.state.ops.cache.sweep().await.unwrap();
     assert_eq!(report.drift, 0);
     assert_eq!(report.events, 1, "the expired event left the directory");
     eventually(
@@ -332,7 +334,7 @@ async fn bdd_the_sweep_removes_expired_events_and_empty_participants() {
     )
     .await;
     assert_eq!(ongoing_ids(&app, 32).await, vec![b]);
-    assert_eq!(app.state.cache.stats().drift(), 0);
+    assert_eq!(app.state.ops.cache.stats().drift(), 0);
 }
 
 #[tokio::test]
@@ -628,7 +630,7 @@ async fn after_a_restart_with_changes_made_while_down_the_cache_matches_the_data
     assert_eq!(ongoing_ids(&app, 61).await, Vec::<u64>::new());
     assert_eq!(ongoing_ids(&app, 62).await, vec![a]);
     assert_eq!(ongoing_ids(&app, 63).await, vec![b]);
-    assert_eq!(app.state.cache.sweep().await.unwrap().drift, 0);
+    assert_eq!(app.state.ops.cache.sweep().await.unwrap().drift, 0);
 }
 
 /// Finding 5 of issue 10, end to end: a change forged on this instance's change subject (a
@@ -641,7 +643,7 @@ async fn a_forged_change_is_undone_by_the_sweep_and_counted_as_drift() {
     let app = spawn_app().await;
     let event = app.create_event(1, &ongoing_event()).await;
     register(&app, event, 82).await;
-    assert_eq!(app.state.cache.sweep().await.unwrap().drift, 0);
+    assert_eq!(app.state.ops.cache.sweep().await.unwrap().drift, 0);
 
     let forged = ChangeMessage::Participant {
         event_id: event,
@@ -650,7 +652,7 @@ async fn a_forged_change_is_undone_by_the_sweep_and_counted_as_drift() {
         version: 1 << 60,
         prompt_hidden: false,
     };
-    publish_message(&app.state.jetstream, &app.names(), &forged)
+    publish_message(&app.state.ops.jetstream, &app.names(), &forged)
         .await
         .unwrap();
     eventually(
@@ -660,7 +662,7 @@ async fn a_forged_change_is_undone_by_the_sweep_and_counted_as_drift() {
     )
     .await;
 
-    let report = app.state.cache.sweep().await.unwrap();
+    let report = app.state.ops.cache.sweep().await.unwrap();
     assert_eq!(report.drift, 1, "the forged membership is drift");
     assert_eq!(ongoing_ids(&app, 81).await, Vec::<u64>::new());
     assert_eq!(ongoing_ids(&app, 82).await, vec![event]);
@@ -671,7 +673,7 @@ async fn a_forged_change_is_undone_by_the_sweep_and_counted_as_drift() {
 
     register(&app, event, 81).await;
     assert_eq!(ongoing_ids(&app, 81).await, vec![event]);
-    assert_eq!(app.state.cache.sweep().await.unwrap().drift, 0);
+    assert_eq!(app.state.ops.cache.sweep().await.unwrap().drift, 0);
 }
 
 #[tokio::test]
@@ -829,6 +831,7 @@ async fn cache_mode_db_answers_the_same_json_and_etag() {
     assert_eq!(a.text().await.unwrap(), b.text().await.unwrap());
     let fallbacks = db_mode
         .state
+        .ops
         .cache
         .stats()
         .lookups(campaign_events_actors::Lookup::Fallback);

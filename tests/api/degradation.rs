@@ -80,7 +80,7 @@ async fn an_actor_that_does_not_answer_in_time_sends_the_read_to_the_database_an
     // busy machine; the read must not wait for it.
     let stall = Duration::from_secs(8);
     let stalled_at = Instant::now();
-    assert!(app.state.cache.inject_stall(
+    assert!(app.state.ops.cache.inject_stall(
         campaign_events_actors::domain::UserId::new(41).unwrap(),
         stall
     ));

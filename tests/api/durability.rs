@@ -42,7 +42,7 @@ async fn nats_down(nats: &mut PrivateNats, app: &TestApp) {
 
 fn connected(app: &TestApp) -> bool {
     matches!(
-        app.state.nats.connection_state(),
+        app.state.ops.nats.connection_state(),
         async_nats::connection::State::Connected
     )
 }
@@ -360,5 +360,5 @@ async fn with_nats_down_rest_registrations_still_commit_and_the_cache_stays_righ
     let (s, _) = register(&app, event, 52).await;
     assert_eq!(s, 200);
     assert_eq!(crate::cache::ongoing_ids(&app, 52).await, vec![event]);
-    assert_eq!(app.state.cache.sweep().await.unwrap().drift, 0);
+    assert_eq!(app.state.ops.cache.sweep().await.unwrap().drift, 0);
 }

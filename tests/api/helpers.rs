@@ -6,12 +6,12 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use campaign_events::gateway::auth;
-use campaign_events::gateway::Shared;
-use campaign_events::infra::nats::Names;
-use campaign_events::startup::app::{self, Application, ShutdownHandle};
-use campaign_events::startup::config::{
+use campaign_events::infra::config::{
     AuthSettings, CacheMode, CacheSettings, ServeSettings, Settings, WorkerSettings, DEV_JWT_SECRET,
 };
+use campaign_events::infra::nats::Names;
+use campaign_events::startup::app::{self, Application, ShutdownHandle};
+use campaign_events::startup::state::State;
 use campaign_events_actors::domain::UserId;
 use campaign_events_actors::{ManualClock, SharedClock, SystemClock};
 use serde_json::{json, Value};
@@ -87,7 +87,7 @@ pub struct TestApp {
     pub db_name: String,
     pub prefix: String,
     pub http: reqwest::Client,
-    pub state: Shared,
+    pub state: std::sync::Arc<State>,
     pub settings: ServeSettings,
     shutdown: ShutdownHandle,
     task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
@@ -172,7 +172,7 @@ async fn launch(
         .expect("the app builds");
     let addr = app.local_addr().expect("a gateway");
     let state = app.state().expect("a gateway");
-    let hold = hold_warm_up.then(|| state.readiness.hold_warm_up().expect("not held yet"));
+    let hold = hold_warm_up.then(|| state.cache.readiness.hold_warm_up().expect("not held yet"));
     let (shutdown, rx) = app::shutdown_channel();
     let task = tokio::spawn(app.run(rx));
     let app = TestApp {
@@ -385,11 +385,11 @@ impl TestApp {
     /// list it, from the gateway's own request counter: so every test also checks that the
     /// document tells the truth about what it saw.
     pub fn undocumented_statuses(&self) -> Vec<String> {
-        use campaign_events::gateway::routes::ROUTES;
+        use campaign_events::startup::routes::ROUTES;
         use prometheus::core::Collector;
-        let doc = &self.state.openapi;
+        let doc = &self.state.ops.openapi;
         let mut found = Vec::new();
-        for family in self.state.metrics.http_requests.collect() {
+        for family in self.state.edge.metrics.http_requests.collect() {
             for m in family.get_metric() {
                 if m.get_counter().get_value() == 0.0 {
                     continue;

@@ -42,6 +42,7 @@ async fn a_change_through_one_instance_is_seen_through_the_others() {
             Duration::from_secs(10),
             async || {
                 app.state
+                    .ops
                     .cache
                     .directory()
                     .get(campaign_events_actors::domain::EventId::new(event).unwrap())
@@ -97,7 +98,12 @@ async fn a_change_through_one_instance_is_seen_through_the_others() {
 }
 
 fn jobs(app: &TestApp, outcome: &str) -> u64 {
-    app.state.metrics.jobs.with_label_values(&[outcome]).get()
+    app.state
+        .edge
+        .metrics
+        .jobs
+        .with_label_values(&[outcome])
+        .get()
 }
 
 #[tokio::test]
@@ -173,7 +179,7 @@ async fn diff_workers_of_two_instances_share_the_queue_and_stopping_one_loses_no
         Duration::from_secs(30),
         async || {
             let backlog =
-                campaign_events::infra::nats::edits_backlog(&a.state.jetstream, &a.names())
+                campaign_events::infra::nats::edits_backlog(&a.state.ops.jetstream, &a.names())
                     .await
                     .unwrap();
             jobs(&a, "stored") + by_b >= JOBS as u64 && backlog == (0, 0)

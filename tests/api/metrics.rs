@@ -7,7 +7,7 @@ use crate::associate::{alice, assoc, outcome, post_associate, setup, ALICE};
 use crate::cache::ongoing_ids;
 use crate::helpers::eventually;
 
-pub use campaign_events::ops::metrics::sample;
+pub use campaign_events::infra::metrics::sample;
 
 #[tokio::test]
 async fn metrics_name_everything_the_contract_lists_and_follow_the_work() {
@@ -74,7 +74,7 @@ async fn metrics_name_everything_the_contract_lists_and_follow_the_work() {
     )
     .await;
     assert_eq!(sample(&text, "ce_cache_events"), Some(1.0));
-    let stats = app.state.cache.stats();
+    let stats = app.state.ops.cache.stats();
     assert_eq!(
         sample(&text, "ce_cache_lookups_total{result=\"hit\"}"),
         Some(stats.lookups(campaign_events_actors::Lookup::Hit) as f64)
@@ -116,8 +116,8 @@ async fn metrics_name_everything_the_contract_lists_and_follow_the_work() {
     assert_eq!(
         sample(&text, "ce_cache_memory_bytes"),
         Some(
-            (campaign_events::ops::metrics::BYTES_PER_PARTICIPANT
-                + campaign_events::ops::metrics::BYTES_PER_EVENT) as f64
+            (campaign_events::infra::metrics::BYTES_PER_PARTICIPANT
+                + campaign_events::infra::metrics::BYTES_PER_EVENT) as f64
         )
     );
 }
@@ -152,8 +152,8 @@ async fn the_memory_estimate_matches_the_measured_rss_growth() {
         .unwrap();
 
     let (rss_before, gauge_before) = (trimmed_rss(), memory_gauge(&app).await);
-    let store = PgStore::new(app.state.pool.clone());
-    let report = app.state.cache.warm_up(&store).await.unwrap();
+    let store = PgStore::new(app.state.ops.pool.clone());
+    let report = app.state.ops.cache.warm_up(&store).await.unwrap();
     assert_eq!(report.users as i64, N);
     // Actors are built on their arbiters after the warm-up returns: wait until each answers
     // (on a busy machine an ask may time out; it is asked again).
@@ -161,6 +161,7 @@ async fn the_memory_estimate_matches_the_measured_rss_growth() {
         let user = UserId::new(user as u64).unwrap();
         eventually("every actor answers", Duration::from_secs(60), async || {
             app.state
+                .ops
                 .cache
                 .ongoing(user)
                 .await

@@ -180,7 +180,7 @@ async fn model_the_cache_always_equals_the_database_invariants_1_to_4() {
             }
             _ => {
                 clock.advance(rng.minutes(1, 90));
-                app.state.cache.tick().await.unwrap();
+                app.state.ops.cache.tick().await.unwrap();
             }
         }
         for user in USERS {
@@ -192,7 +192,7 @@ async fn model_the_cache_always_equals_the_database_invariants_1_to_4() {
             assert_eq!(cached, db, "step {step} ({op}), user {user}, seed {seed}");
         }
         if step % 50 == 49 {
-            let report = app.state.cache.sweep().await.unwrap();
+            let report = app.state.ops.cache.sweep().await.unwrap();
             assert_eq!(
                 report.drift, 0,
                 "step {step}: the sweep found drift, seed {seed}"
@@ -200,9 +200,10 @@ async fn model_the_cache_always_equals_the_database_invariants_1_to_4() {
         }
     }
     eprintln!("model ops: {counts:?}");
-    assert_eq!(app.state.cache.stats().drift(), 0);
+    assert_eq!(app.state.ops.cache.stats().drift(), 0);
     let fallbacks = app
         .state
+        .ops
         .cache
         .stats()
         .lookups(campaign_events_actors::Lookup::Fallback);
@@ -232,11 +233,11 @@ async fn diagnose(app: &TestApp, user: u64, clock: &ManualClock) {
         eprintln!(
             "db: event {e} active={active} v={v} window {start}..{end} deleted={deleted} ev_version={ev}; \
              directory: {:?}; tombstone: {:?}",
-            app.state.cache.directory().get(eid).map(|f| (f.window, f.version)),
-            app.state.cache.registry().tombstone(uid, eid),
+            app.state.ops.cache.directory().get(eid).map(|f| (f.window, f.version)),
+            app.state.ops.cache.registry().tombstone(uid, eid),
         );
     }
-    match app.state.cache.registry().lookup(uid) {
+    match app.state.ops.cache.registry().lookup(uid) {
         None => eprintln!("cache: no actor"),
         Some(addr) => eprintln!(
             "cache: memberships {:?}",

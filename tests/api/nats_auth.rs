@@ -98,6 +98,6 @@ async fn the_shipped_nats_users_let_clients_register_but_not_forge_changes() {
     .await;
     assert_eq!(ongoing_ids(&peer, 92).await, Vec::<u64>::new());
     assert_eq!(ongoing_ids(&app, 92).await, Vec::<u64>::new());
-    assert_eq!(app.state.cache.sweep().await.unwrap().drift, 0);
-    assert_eq!(peer.state.cache.sweep().await.unwrap().drift, 0);
+    assert_eq!(app.state.ops.cache.sweep().await.unwrap().drift, 0);
+    assert_eq!(peer.state.ops.cache.sweep().await.unwrap().drift, 0);
 }

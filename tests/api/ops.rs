@@ -1,6 +1,7 @@
 //! Liveness, readiness, the OpenAPI document and warp's own errors in MediaWiki's shape.
 
-use campaign_events::gateway::routes::{Access, ROUTES};
+use campaign_events::gateway::routes::Access;
+use campaign_events::startup::routes::ROUTES;
 use serde_json::Value;
 
 use crate::helpers::*;

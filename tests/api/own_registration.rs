@@ -209,7 +209,7 @@ async fn the_own_registration_reads_back_and_a_hidden_prompt_leaves_events_for_e
 #[tokio::test]
 async fn the_database_path_honours_a_hidden_prompt_too() {
     let app =
-        spawn_app_with(|s| s.cache_mode = campaign_events::startup::config::CacheMode::Db).await;
+        spawn_app_with(|s| s.cache_mode = campaign_events::infra::config::CacheMode::Db).await;
     let a = app.create_event(1, &tracking()).await;
     let (s, _) = put_self(
         &app,

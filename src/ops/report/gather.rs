@@ -13,7 +13,7 @@ use super::measure::{self, SYNTHETIC_PARTICIPANTS};
 use super::{Bucket, Cost, Freshness, Live, Performance, Report, ReportArgs, Size};
 use crate::cache::store::PgStore;
 use crate::infra::db;
-use crate::ops::metrics::{sample, BYTES_PER_PARTICIPANT};
+use crate::infra::metrics::{sample, BYTES_PER_PARTICIPANT};
 
 const WEEK_HOURS: usize = 7 * 24;
 /// The refresh interval the original proposal had in mind ("every few hours").
@@ -178,7 +178,7 @@ pub async fn gather(args: &ReportArgs) -> anyhow::Result<Report> {
     // As the gauge counts it: participants, and the ongoing events in the directory (it also
     // holds those starting within the horizon; a few more kilobytes).
     let estimated_total = participants as u64 * BYTES_PER_PARTICIPANT
-        + ongoing_events as u64 * crate::ops::metrics::BYTES_PER_EVENT;
+        + ongoing_events as u64 * crate::infra::metrics::BYTES_PER_EVENT;
     let size = Size {
         participants_with_ongoing_events: participants,
         ongoing_registrations: registrations,

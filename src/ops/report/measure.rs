@@ -14,7 +14,6 @@ use deadpool_postgres::Pool;
 
 use super::ReadStats;
 use crate::cache::store::PgStore;
-use crate::registration::db as participants;
 
 /// Below this many live participants the RSS growth is too small to divide reliably, so the
 /// measurement uses this many synthetic ones instead.
@@ -26,8 +25,8 @@ pub fn trimmed_rss() -> u64 {
     unsafe {
         libc::malloc_trim(0);
     }
-    crate::ops::metrics::ProcStat::read(None).map_or(0, |s| s.rss_pages)
-        * crate::ops::metrics::page_size()
+    crate::infra::metrics::ProcStat::read(None).map_or(0, |s| s.rss_pages)
+        * crate::infra::metrics::page_size()
 }
 
 fn report_cache_config() -> CacheConfig {
@@ -198,9 +197,11 @@ async fn run(
                     let started = Instant::now();
                     let ok = match path {
                         Path::Cached => cache.ongoing(user).await.is_ok(),
-                        Path::Database => participants::ongoing_events_of(&pool, user, Utc::now())
-                            .await
-                            .is_ok(),
+                        Path::Database => {
+                            crate::cache::store::ongoing_events_of(&pool, user, Utc::now())
+                                .await
+                                .is_ok()
+                        }
                     };
                     if ok {
                         s.latencies.push(started.elapsed());
