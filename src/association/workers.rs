@@ -4,8 +4,10 @@
 //! permanent ones, and jobs delivered `EDITS_MAX_DELIVER` times, become a dead letter and are
 //! terminated — only once the dead letter is written.
 //!
-//! Each actor works on one job at a time, so the pool size bounds the work in flight. The diff
-//! itself runs on the blocking pool: a 2 MB page must not stall an arbiter thread.
+//! One puller (a plain task) asks JetStream for as many jobs as there are idle workers and
+//! hands each to a [`DiffWorker`] actor as a message; each actor works on one job at a time,
+//! so the pool size bounds the work in flight. The diff itself runs on the blocking pool: a
+//! 2 MB page must not stall an arbiter thread.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -19,6 +21,7 @@ use campaign_events_actors::SystemThread;
 use chrono::Utc;
 use deadpool_postgres::Pool;
 use futures::StreamExt;
+use tokio::sync::mpsc;
 
 use crate::association::db::{self as contributions, Contribution, Stored};
 use crate::association::jobs::{Job, ValidJob};
@@ -38,7 +41,7 @@ pub struct WorkerDeps {
     /// The first retry's delay; each further retry doubles it, up to `retry_max`.
     pub retry_base: Duration,
     pub retry_max: Duration,
-    pub metrics: Arc<crate::ops::metrics::Metrics>,
+    pub metrics: Arc<crate::infra::metrics::Metrics>,
     /// Event facts read recently: every job of an event needs its window, and a query per job
     /// would cost more than the rest of the bookkeeping.
     pub events: std::sync::Mutex<HashMap<EventId, (Instant, Arc<EventFacts>)>>,
@@ -73,23 +76,26 @@ impl WorkerDeps {
     }
 }
 
-/// The pool: its own actix system on its own threads. Dropping it stops the workers; a job in
-/// flight is not acked and will be delivered again.
+/// The pool: its own actix system on its own threads, with the worker actors and their one
+/// puller. Dropping it stops them; a job in flight is not acked and will be delivered again.
 pub struct WorkerPool {
     _system: SystemThread,
 }
 
 impl WorkerPool {
-    /// Starts `workers` diff worker actors spread over `arbiters` threads.
+    /// Starts `workers` diff worker actors spread over `arbiters` threads, and the puller that
+    /// feeds them.
     pub fn start(workers: usize, arbiters: usize, deps: Arc<WorkerDeps>) -> std::io::Result<Self> {
         let (system, ()) = SystemThread::start("ce-workers", arbiters, move |arbiters| {
-            for id in 0..workers.max(1) {
-                let deps = deps.clone();
-                DiffWorker::start_in_arbiter(&arbiters[id % arbiters.len()], move |_| DiffWorker {
-                    id,
-                    deps,
-                });
-            }
+            let actors = (0..workers.max(1))
+                .map(|id| {
+                    let deps = deps.clone();
+                    DiffWorker::start_in_arbiter(&arbiters[id % arbiters.len()], move |_| {
+                        DiffWorker { id, deps }
+                    })
+                })
+                .collect();
+            actix::spawn(Puller::new(deps, actors).run());
         })?;
         tracing::info!(workers, "diff workers started");
         Ok(Self { _system: system })
@@ -101,6 +107,9 @@ impl WorkerPool {
     }
 }
 
+/// One diff worker: an actor that receives jobs as [`Work`] messages from the puller and
+/// handles them one at a time, each to its end — the row or dead letter committed, then the
+/// ack (invariant 5). Only the puller sends it work, and only when it is idle.
 struct DiffWorker {
     id: usize,
     deps: Arc<WorkerDeps>,
@@ -108,59 +117,147 @@ struct DiffWorker {
 
 impl Actor for DiffWorker {
     type Context = Context<Self>;
+}
 
-    fn started(&mut self, ctx: &mut Self::Context) {
-        let (id, deps) = (self.id, self.deps.clone());
-        let what = format!("diff worker {id}'s job stream");
-        ctx.spawn(
+/// A job for a worker: the JetStream message, which the worker acks (or naks, or terminates)
+/// itself once the job is handled. The reply, `()`, tells the puller the worker is idle again.
+#[derive(Message)]
+#[rtype(result = "()")]
+struct Work(jetstream::Message);
+
+impl Handler<Work> for DiffWorker {
+    /// Atomic: the actor takes no other message until this job is acked.
+    type Result = AtomicResponse<Self, ()>;
+
+    fn handle(&mut self, Work(msg): Work, _: &mut Self::Context) -> Self::Result {
+        let deps = self.deps.clone();
+        let id = self.id;
+        AtomicResponse::new(Box::pin(
             async move {
-                crate::infra::retry::keep_running(&what, Duration::from_secs(1), || pull(&deps))
-                    .await
+                tracing::trace!(worker = id, "job taken");
+                work(&deps, &msg).await
             }
             .into_actor(self),
-        );
+        ))
     }
 }
 
-/// Pulls and handles jobs one at a time until the stream fails.
-async fn pull(deps: &WorkerDeps) -> anyhow::Result<()> {
-    let consumer: PullConsumer = deps
-        .jetstream
-        .get_consumer_from_stream(
-            deps.names.diff_workers_consumer(),
-            deps.names.edits_stream(),
-        )
-        .await
-        .context("cannot bind the diff-workers consumer")?;
-    let max_deliver = crate::infra::nats::EDITS_MAX_DELIVER;
-    let mut messages = consumer
-        .stream()
-        .max_messages_per_batch(1)
-        .heartbeat(Duration::from_secs(5))
-        .expires(Duration::from_secs(10))
-        .messages()
-        .await?;
-    while let Some(msg) = messages.next().await {
-        let msg = msg.context("job stream")?;
-        let started = Instant::now();
-        let ack = handle(deps, &msg, max_deliver).await;
-        // Every attempt is timed, whatever its end: a worker whose jobs all fail (a wiki out
-        // of reach) must not look idle.
-        deps.metrics
-            .job_duration
-            .observe(started.elapsed().as_secs_f64());
-        let outcome = match ack {
-            AckKind::Ack => "stored",
-            AckKind::Nak(_) => "retried",
-            _ => "dead",
-        };
-        deps.metrics.jobs.with_label_values(&[outcome]).inc();
-        if let Err(e) = msg.ack_with(ack).await {
-            // Not acked: JetStream delivers it again after ack_wait, and storing is idempotent.
-            tracing::warn!(error = %e, "could not acknowledge a job");
+/// Handles one job and acks it as its outcome says.
+async fn work(deps: &WorkerDeps, msg: &jetstream::Message) {
+    let started = Instant::now();
+    let ack = handle(deps, msg, crate::infra::nats::EDITS_MAX_DELIVER).await;
+    // Every attempt is timed, whatever its end: a worker whose jobs all fail (a wiki out of
+    // reach) must not look idle.
+    deps.metrics
+        .job_duration
+        .observe(started.elapsed().as_secs_f64());
+    let outcome = match ack {
+        AckKind::Ack => "stored",
+        AckKind::Nak(_) => "retried",
+        _ => "dead",
+    };
+    deps.metrics.jobs.with_label_values(&[outcome]).inc();
+    if let Err(e) = msg.ack_with(ack).await {
+        // Not acked: JetStream delivers it again after ack_wait, and storing is idempotent.
+        tracing::warn!(error = %e, "could not acknowledge a job");
+    }
+}
+
+/// How long one pull request waits for jobs before it is made anew, and how often the server
+/// must show it is alive meanwhile (a silent connection is noticed within this).
+const PULL_EXPIRES: Duration = Duration::from_secs(10);
+const PULL_HEARTBEAT: Duration = Duration::from_secs(5);
+
+/// The one puller of the shared durable `diff-workers` consumer: a plain task (not an actor:
+/// it only loops), which asks JetStream for as many jobs as there are idle workers — never
+/// more, so that no job waits in this process while its ack_wait runs out — and hands each
+/// to an idle worker as a [`Work`] message.
+struct Puller {
+    deps: Arc<WorkerDeps>,
+    /// Idle workers come back here when they finish a job.
+    idle_tx: mpsc::UnboundedSender<Addr<DiffWorker>>,
+    idle_rx: tokio::sync::Mutex<mpsc::UnboundedReceiver<Addr<DiffWorker>>>,
+}
+
+impl Puller {
+    fn new(deps: Arc<WorkerDeps>, workers: Vec<Addr<DiffWorker>>) -> Self {
+        let (idle_tx, idle_rx) = mpsc::unbounded_channel();
+        for w in workers {
+            let _ = idle_tx.send(w);
+        }
+        Self {
+            deps,
+            idle_tx,
+            idle_rx: tokio::sync::Mutex::new(idle_rx),
         }
     }
-    Ok(())
+
+    async fn run(self) {
+        crate::infra::retry::keep_running(
+            "the diff workers' job stream",
+            Duration::from_secs(1),
+            || self.pull(),
+        )
+        .await
+    }
+
+    /// Binds the consumer and hands out jobs until the stream fails.
+    async fn pull(&self) -> anyhow::Result<()> {
+        let consumer: PullConsumer = self
+            .deps
+            .jetstream
+            .get_consumer_from_stream(
+                self.deps.names.diff_workers_consumer(),
+                self.deps.names.edits_stream(),
+            )
+            .await
+            .context("cannot bind the diff-workers consumer")?;
+        let mut idle = self.idle_rx.lock().await;
+        loop {
+            // Wait for one idle worker, then take every one that is idle.
+            let mut free: Vec<Addr<DiffWorker>> = idle.recv().await.into_iter().collect();
+            while let Ok(w) = idle.try_recv() {
+                free.push(w);
+            }
+            let handed = self.hand_out(&consumer, &mut free).await;
+            // Workers given no job are idle still.
+            for w in free {
+                let _ = self.idle_tx.send(w);
+            }
+            handed?;
+        }
+    }
+
+    /// One pull request for `free.len()` jobs; each job that arrives goes to one of `free`.
+    async fn hand_out(
+        &self,
+        consumer: &PullConsumer,
+        free: &mut Vec<Addr<DiffWorker>>,
+    ) -> anyhow::Result<()> {
+        let mut jobs = consumer
+            .batch()
+            .max_messages(free.len())
+            .expires(PULL_EXPIRES)
+            .heartbeat(PULL_HEARTBEAT)
+            .messages()
+            .await?;
+        while let Some(msg) = jobs.next().await {
+            let msg = msg.map_err(|e| anyhow::anyhow!("job stream: {e}"))?;
+            let Some(worker) = free.pop() else {
+                // Cannot happen (the request asked for as many as there are workers); the job,
+                // not acked, is delivered again after ack_wait.
+                tracing::warn!("a job arrived with no idle worker to take it");
+                continue;
+            };
+            let idle = self.idle_tx.clone();
+            actix::spawn(async move {
+                // Resolves once the worker has handled and acked the job (or has stopped).
+                let _ = worker.send(Work(msg)).await;
+                let _ = idle.send(worker);
+            });
+        }
+        Ok(())
+    }
 }
 
 /// How a job failed.
