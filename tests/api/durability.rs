@@ -17,7 +17,7 @@ use crate::associate::{alice, assoc, post_associate, tracking_event, ALICE};
 use crate::cache::register;
 use crate::helpers::*;
 use crate::private::{PrivateNats, PrivatePostgres};
-use crate::wiki::{Fault, FixtureRev, MockWiki};
+use crate::support::mock_wiki::{Fault, FixtureRev, MockWiki};
 
 /// A child process killed (SIGKILL) when dropped, so a failing test leaves no worker behind.
 struct KilledOnDrop(Child);

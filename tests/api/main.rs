@@ -4,7 +4,7 @@
 mod browser;
 mod helpers;
 mod mediawiki;
-mod wiki;
+mod support;
 
 mod associate;
 mod auth;
