@@ -11,8 +11,10 @@
 //!
 //! The diff's own cost is in `cargo bench --bench stats` (criterion). Never asserts a timing.
 
-/// The test suite's Action API mock (`tests/api/support/mock_wiki.rs`).
+/// The test suite's Action API mock (`tests/api/support/mock_wiki.rs`), of which this bench
+/// uses a part.
 #[path = "../tests/api/support/mock_wiki.rs"]
+#[allow(dead_code)]
 mod mock_wiki;
 mod support;
 /// The one helper of the suite's the mock takes from `crate::helpers`.
