@@ -11,9 +11,23 @@
 //!
 //! The diff's own cost is in `cargo bench --bench stats` (criterion). Never asserts a timing.
 
+/// The test suite's Action API mock (`tests/api/support/mock_wiki.rs`), of which this bench
+/// uses a part.
+#[path = "../tests/api/support/mock_wiki.rs"]
+#[allow(dead_code)]
+mod mock_wiki;
 mod support;
-#[path = "../tests/api/wiki.rs"]
-mod wiki;
+/// The one helper of the suite's the mock takes from `crate::helpers`.
+mod helpers {
+    /// A port nothing listens on now (the bench never restarts the mock on the same port,
+    /// so the suite's choice below the ephemeral range is not needed).
+    pub fn free_port() -> u16 {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("a free port")
+    }
+}
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -26,9 +40,9 @@ use campaign_events::infra::db;
 use campaign_events::infra::metrics::PROC_TICKS_PER_SECOND;
 use campaign_events::infra::nats::{self, Names};
 use campaign_events_actors::domain::UserId;
+use mock_wiki::{FixtureRev, MockWiki};
 use serde_json::json;
 use support::{create_event, pct, service, wait_ready, Cpu};
-use wiki::{FixtureRev, MockWiki};
 
 const CONCURRENCY: usize = 32;
 const ROUNDS: usize = 5;

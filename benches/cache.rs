@@ -16,7 +16,7 @@ mod support;
 
 /// The test suite's real-MediaWiki harness (a fresh wiki served by `php -S`), for the read
 /// signed in with a wiki session; it needs these two helpers of the suite's.
-#[path = "../tests/api/mediawiki.rs"]
+#[path = "../tests/api/support/mediawiki.rs"]
 mod mediawiki;
 mod helpers {
     /// A port nothing listens on now.

@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 
 use crate::cache::register;
 use crate::helpers::*;
-use crate::wiki::{FixtureRev, MockWiki};
+use crate::support::mock_wiki::{Fault, FixtureRev, MockWiki};
 
 pub const ALICE: u64 = 42;
 
@@ -446,7 +446,7 @@ async fn someone_elses_edit_and_edits_outside_the_window_become_dead_letters() {
 async fn transient_failures_are_retried_and_a_dead_letter_can_be_retried_by_an_admin() {
     let (wiki, app, event) = setup().await;
     // A few 503s: retried with backoff, then stored.
-    wiki.set_fault(crate::wiki::Fault::FailNext(3));
+    wiki.set_fault(Fault::FailNext(3));
     let rev = wiki.rev("Predefinições", 1);
     post_associate(&app, &alice(), &assoc(event, "ptwiki", rev)).await;
     let row = outcome(&app, "ptwiki", rev)
@@ -455,7 +455,7 @@ async fn transient_failures_are_retried_and_a_dead_letter_can_be_retried_by_an_a
     assert_eq!(row["links_added"], 0, "templates add no links");
 
     // The wiki down for longer than max_deliver allows: a dead letter "gave-up"...
-    wiki.set_fault(crate::wiki::Fault::ServerError);
+    wiki.set_fault(Fault::ServerError);
     let rev = wiki.rev("Vandalismo", 1);
     register(&app, event, 66).await;
     let (s, _) = post_associate(
@@ -470,7 +470,7 @@ async fn transient_failures_are_retried_and_a_dead_letter_can_be_retried_by_an_a
         .expect_err("a dead letter");
     assert_eq!(reason, "gave-up", "{detail}");
     // ...which an admin retries once the wiki is back: it becomes the one row, no dead letter.
-    wiki.set_fault(crate::wiki::Fault::None);
+    wiki.set_fault(Fault::None);
     let id: i64 = app
         .db()
         .await

@@ -7,8 +7,8 @@ use serde_json::{json, Value};
 
 use crate::associate::{alice, assoc, outcome, post_associate, setup, ALICE};
 use crate::helpers::*;
-use crate::mediawiki::TestWiki;
 use crate::signin::{answer, event, from_wiki, wikis_file};
+use crate::support::mediawiki::TestWiki;
 
 async fn delete(app: &TestApp, tok: &str, id: &str) -> (u16, Value) {
     let resp = app

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use crate::cache::{ongoing_event, ongoing_ids, register};
 use crate::helpers::*;
-use crate::private::PrivatePostgres;
+use crate::support::private::PrivatePostgres;
 
 /// Postgres here is a server of the test's own, really killed (SIGKILL) and started again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -3,8 +3,8 @@
 //! the wiki's API fails — afterwards every
 //! accepted job is exactly one row or one dead letter.
 //!
-//! NATS and Postgres here are servers of the test's own (`crate::private`: their own ports and
-//! storage), so that killing them does not disturb the other tests.
+//! NATS and Postgres here are servers of the test's own (`crate::support::private`: their own
+//! ports and storage), so that killing them does not disturb the other tests.
 
 use std::collections::{HashMap, HashSet};
 use std::process::{Child, Command, Stdio};
@@ -16,8 +16,8 @@ use serde_json::Value;
 use crate::associate::{alice, assoc, post_associate, tracking_event, ALICE};
 use crate::cache::register;
 use crate::helpers::*;
-use crate::private::{PrivateNats, PrivatePostgres};
-use crate::wiki::{Fault, FixtureRev, MockWiki};
+use crate::support::mock_wiki::{Fault, FixtureRev, MockWiki};
+use crate::support::private::{PrivateNats, PrivatePostgres};
 
 /// A child process killed (SIGKILL) when dropped, so a failing test leaves no worker behind.
 struct KilledOnDrop(Child);

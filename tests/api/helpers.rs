@@ -1,5 +1,6 @@
 //! `spawn_app()`: the real service, in-process, on port 0, against a fresh uniquely named
-//! database and a unique stream prefix, both removed when the `TestApp` is dropped.
+//! database and a unique stream prefix, both removed when the `TestApp` is dropped; and the
+//! helpers every test shares (unique names, free ports, tokens, `eventually`).
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -17,6 +18,8 @@ use campaign_events_actors::{ManualClock, SharedClock, SystemClock};
 use serde_json::{json, Value};
 use std::sync::Arc;
 
+use crate::support::mock_wiki::MockWiki;
+
 pub const PG_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 pub const NATS_URL: &str = "nats://127.0.0.1:4222";
 
@@ -32,6 +35,25 @@ pub fn unique_name(kind: &str) -> String {
         std::process::id(),
         N.fetch_add(1, Ordering::Relaxed)
     )
+}
+
+/// A free port below the kernel's ephemeral range, so that while a private server is down
+/// for a restart no outgoing connection (another test's, or the app reconnecting to it, which
+/// could then connect to itself) can take its port. Spread by process id: nextest runs each
+/// test in a process of its own, several at once.
+pub fn free_port() -> u16 {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    const BASE: u32 = 10_000;
+    let ephemeral_low: u32 = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|r| r.split_whitespace().next()?.parse().ok())
+        .unwrap_or(32_768);
+    let span = ephemeral_low.saturating_sub(BASE).max(1_000);
+    let start = std::process::id().wrapping_mul(4) + NEXT.fetch_add(1, Ordering::Relaxed);
+    (0..span)
+        .map(|i| (BASE + (start + i) % span) as u16)
+        .find(|&port| std::net::TcpListener::bind(("127.0.0.1", port)).is_ok())
+        .expect("a free port below the ephemeral range")
 }
 
 pub fn database_url(db: &str) -> String {
@@ -118,7 +140,7 @@ pub fn write_wikis_file(toml: &str) -> std::path::PathBuf {
 }
 
 /// Writes a `WIKIS_FILE` naming `ptwiki` (and `enwiki`) at this mock wiki's API.
-pub fn wikis_file_for(wiki: &crate::wiki::MockWiki) -> std::path::PathBuf {
+pub fn wikis_file_for(wiki: &MockWiki) -> std::path::PathBuf {
     write_wikis_file(&format!(
         "[wikis]\nptwiki = \"{0}\"\nenwiki = \"{0}\"\n",
         wiki.api_url()
@@ -126,7 +148,7 @@ pub fn wikis_file_for(wiki: &crate::wiki::MockWiki) -> std::path::PathBuf {
 }
 
 /// An app whose wikis are served by `wiki`.
-pub async fn spawn_app_with_wiki(wiki: &crate::wiki::MockWiki) -> TestApp {
+pub async fn spawn_app_with_wiki(wiki: &MockWiki) -> TestApp {
     let file = wikis_file_for(wiki);
     spawn_app_with(|s| s.common.wikis_file = Some(file)).await
 }
@@ -518,5 +540,3 @@ pub async fn eventually(
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
-
-pub use crate::wiki::free_port;

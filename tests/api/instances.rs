@@ -10,7 +10,7 @@ use chrono::Utc;
 use crate::associate::{alice, assoc, outcome, post_associate, tracking_event, ALICE};
 use crate::cache::{cmd, ongoing_event, ongoing_ids, publish_command, register, unregister};
 use crate::helpers::*;
-use crate::wiki::{FixtureRev, MockWiki};
+use crate::support::mock_wiki::{FixtureRev, MockWiki};
 
 /// Polls `app` until `user`'s ongoing events are `want`; returns how long that took.
 async fn seen(app: &TestApp, user: u64, want: &[u64]) -> Duration {

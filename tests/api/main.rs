@@ -1,10 +1,8 @@
 //! Integration tests: the real service against real Postgres and NATS, spoken to over HTTP.
 //! One binary with modules, so the suite links once.
 
-mod browser;
 mod helpers;
-mod mediawiki;
-mod wiki;
+mod support;
 
 mod associate;
 mod auth;
@@ -26,7 +24,6 @@ mod ops;
 mod own_registration;
 mod postedit;
 mod privacy;
-mod private;
 mod recheck;
 mod report;
 mod reports;

@@ -11,7 +11,7 @@ use chrono::Utc;
 
 use crate::cache::{cmd, ongoing_event, ongoing_ids, register};
 use crate::helpers::*;
-use crate::private::PrivateNats;
+use crate::support::private::PrivateNats;
 
 /// With characters a URL must escape, so that the service's reading of credentials from
 /// `NATS_URL` is exercised too.

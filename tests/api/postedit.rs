@@ -1,7 +1,7 @@
 //! The post-edit module (`GET /postedit.js`) end to end: a real MediaWiki 1.39
-//! (`crate::mediawiki`) loads it from `MediaWiki:Common.js`, a real headless Chromium
-//! (`crate::browser`) logs in through `Special:UserLogin` and saves edits through the edit form,
-//! and the test clicks what the dialog offers and checks what the service stored.
+//! (`crate::support::mediawiki`) loads it from `MediaWiki:Common.js`, a real headless Chromium
+//! (`crate::support::browser`) logs in through `Special:UserLogin` and saves edits through the
+//! edit form, and the test clicks what the dialog offers and checks what the service stored.
 //!
 //! The wiki and the service both listen on 127.0.0.1 (different ports), so the wiki's
 //! host-only cookies reach the service, as they would behind the wiki's reverse proxy.
@@ -11,10 +11,10 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::browser::{screenshot_path, Browser};
 use crate::cache::event_hours;
 use crate::helpers::*;
-use crate::mediawiki::{TestWiki, WikiSession};
+use crate::support::browser::{screenshot_path, Browser};
+use crate::support::mediawiki::{TestWiki, WikiSession};
 
 /// How long an association may take to be stored (queued, diffed against the wiki, committed)
 /// on a busy machine.

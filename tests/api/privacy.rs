@@ -5,7 +5,7 @@ use serde_json::{json, Value};
 
 use crate::associate::{alice, assoc, outcome, post_associate, tracking_event, ALICE};
 use crate::helpers::*;
-use crate::wiki::MockWiki;
+use crate::support::mock_wiki::MockWiki;
 
 const ORGANIZER: u64 = 1;
 

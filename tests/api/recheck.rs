@@ -6,8 +6,8 @@ use serde_json::{json, Value};
 
 use crate::associate::{assoc, outcome, post_associate};
 use crate::helpers::*;
-use crate::mediawiki::TestWiki;
 use crate::signin::wikis_file;
+use crate::support::mediawiki::TestWiki;
 
 async fn recheck(app: &TestApp, event: u64, tok: &str) -> (u16, Value) {
     let resp = app

@@ -1,4 +1,4 @@
-//! Signing in with the wiki: a real MediaWiki 1.39 (`crate::mediawiki`), users logged in
+//! Signing in with the wiki: a real MediaWiki 1.39 (`crate::support::mediawiki`), users logged in
 //! through its Action API as a browser would, and the service used with nothing but the
 //! wiki's cookies and CSRF token.
 
@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 
 use crate::cache::ongoing_event;
 use crate::helpers::*;
-use crate::mediawiki::{TestWiki, WikiSession};
+use crate::support::mediawiki::{TestWiki, WikiSession};
 
 /// The `WIKIS_FILE` entry of `testwiki`, this wiki, its users allowed to sign in with cookies.
 pub fn testwiki_entry(wiki: &TestWiki) -> String {

@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 use crate::associate::{alice, assoc, outcome, post_associate, tracking_event, ALICE};
 use crate::cache::{ongoing_ids, register};
 use crate::helpers::*;
-use crate::wiki::MockWiki;
+use crate::support::mock_wiki::MockWiki;
 
 #[tokio::test]
 async fn a_cold_cache_answers_every_route_as_a_warm_one_would() {

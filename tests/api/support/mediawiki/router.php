@@ -1,7 +1,7 @@
 <?php
-// Router for `php -S` in front of a test wiki (tests/api/mediawiki.rs): appends one JSON line
-// per api.php request to the file named by MW_TEST_API_LOG, before MediaWiki answers it, then
-// lets the built-in server run the requested script as usual (`return false`).
+// Router for `php -S` in front of a test wiki (tests/api/support/mediawiki.rs): appends one JSON
+// line per api.php request to the file named by MW_TEST_API_LOG, before MediaWiki answers it,
+// then lets the built-in server run the requested script as usual (`return false`).
 // MediaWiki reads the wiki's LocalSettings.php from the MW_CONFIG_FILE environment variable.
 if ( parse_url( $_SERVER['REQUEST_URI'], PHP_URL_PATH ) === '/api.php' ) {
 	// As MediaWiki's WebRequest merges them: a POST parameter wins over a query one.

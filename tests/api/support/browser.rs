@@ -24,7 +24,7 @@ use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{json, Value};
 
 use crate::helpers::{free_port, unique_name};
-use crate::mediawiki::{TestWiki, WikiUser};
+use crate::support::mediawiki::{TestWiki, WikiUser};
 
 /// Debian's `chromium-driver`, or `$CHROMEDRIVER`.
 fn chromedriver() -> String {

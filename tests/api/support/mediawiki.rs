@@ -47,7 +47,7 @@ const ROUTER: &str = include_str!("mediawiki/router.php");
 
 /// The settings every test wiki gets, after the installer's `LocalSettings.php`.
 const TEST_SETTINGS: &str = r#"
-# --- campaign-events test harness (tests/api/mediawiki.rs) ---
+# --- campaign-events test harness (tests/api/support/mediawiki.rs) ---
 # Sessions and caches in the wiki's SQLite: the installer picks APCu, which php-cli disables,
 # and the built-in server's workers are separate processes.
 $wgMainCacheType = CACHE_DB;
