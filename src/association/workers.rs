@@ -214,8 +214,12 @@ impl Puller {
             .context("cannot bind the diff-workers consumer")?;
         let mut idle = self.idle_rx.lock().await;
         loop {
-            // Wait for one idle worker, then take every one that is idle.
-            let mut free: Vec<Addr<DiffWorker>> = idle.recv().await.into_iter().collect();
+            // Wait for one idle worker, then take every one that is idle. (The channel cannot
+            // close: this puller holds a sender.)
+            let Some(first) = idle.recv().await else {
+                return Ok(());
+            };
+            let mut free = vec![first];
             while let Ok(w) = idle.try_recv() {
                 free.push(w);
             }

@@ -1,11 +1,13 @@
 //! The ongoing-events cache as the service uses it: the actor cache itself is the
-//! `campaign-events-actors` crate; here are its Postgres `Store` (`store`), the change stream
-//! that keeps every instance's cache in step (`changes`: publishing committed changes and
-//! following `CE_CHANGES`), the post-edit reads (`reads`, with the database fallback while
-//! warming up), the admin purge (`purge`) and warm-up (`warm_up`).
+//! `campaign-events-actors` crate; here are its Postgres `Store` (`store`, with the event row
+//! as `EventFacts` and the database path of the post-edit read), the change stream that keeps
+//! every instance's cache in step (`changes`: the `Publisher` every writer hands its committed
+//! changes to, and the follower of `CE_CHANGES`), warm-up (`warm_up`) and whether it is done
+//! ([`Readiness`]), the post-edit reads (`reads`, with the database fallback while warming up)
+//! and the admin purge (`purge`).
 //!
-//! Owns: invariants 1–4 and 7 as the service sees them. Does not know HTTP routing or the
-//! diff workers.
+//! Owns: invariants 1–4 and 7 as the service sees them. Knows no other capability: events and
+//! registrations hand it their changes, the association check reads it through [`Context`].
 
 pub mod changes;
 pub mod purge;
