@@ -59,7 +59,7 @@ async fn main() -> anyhow::Result<()> {
     let tag = std::process::id();
     let db_name = format!("ce_bench_assoc_{tag}");
     let url = support::database_url(&db_name);
-    db::migrate(&db::prepare(&url).await?).await?;
+    campaign_events::infra::migrate(&db::prepare(&url).await?).await?;
     let prefix = format!("benchassoc{tag}_");
     let raw_prefix = format!("benchraw{tag}_");
 

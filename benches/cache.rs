@@ -73,7 +73,7 @@ async fn main() -> anyhow::Result<()> {
     let db_name = format!("ce_bench_{}", std::process::id());
     let url = support::database_url(&db_name);
     let pg = db::prepare(&url).await?;
-    db::migrate(&pg).await?;
+    campaign_events::infra::migrate(&pg).await?;
     let client = db::connect(&pg).await?;
 
     let mut report = String::new();

@@ -48,7 +48,7 @@ async fn main() -> anyhow::Result<()> {
     let tag = std::process::id();
     let db_name = format!("ce_bench_reg_{tag}");
     let url = support::database_url(&db_name);
-    db::migrate(&db::prepare(&url).await?).await?;
+    campaign_events::infra::migrate(&db::prepare(&url).await?).await?;
     let prefix = format!("benchreg{tag}_");
     let names = Names::new(&prefix);
 

@@ -2,10 +2,11 @@
 //! CampaignEvents extension. `main.rs` only parses the command line; everything lives here so
 //! that integration tests start the real service in-process.
 //!
-//! The folders are the service's capabilities (ARCHITECTURE.md is their map):
-//! `startup` wires them, `gateway` is the HTTP edge, `events`, `registration`, `cache` and
-//! `association` are what the service does, `ops` is how it is watched, and `infra` is how it
-//! reaches Postgres, NATS and the wikis' addresses.
+//! The folders are the service's capabilities (ARCHITECTURE.md is their map): `startup` wires
+//! them and holds the route table, `gateway` is the HTTP edge, `cache`, `events`,
+//! `registration` and `association` are what the service does, `reports` is what organizers
+//! read, `ops` is how it is watched, and `infra` is what all of them stand on (settings,
+//! metric names, Postgres, NATS and the wikis' addresses).
 
 pub mod association;
 pub mod cache;

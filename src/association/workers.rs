@@ -87,15 +87,7 @@ impl WorkerPool {
     /// feeds them.
     pub fn start(workers: usize, arbiters: usize, deps: Arc<WorkerDeps>) -> std::io::Result<Self> {
         let (system, ()) = SystemThread::start("ce-workers", arbiters, move |arbiters| {
-            let actors = (0..workers.max(1))
-                .map(|id| {
-                    let deps = deps.clone();
-                    DiffWorker::start_in_arbiter(&arbiters[id % arbiters.len()], move |_| {
-                        DiffWorker { id, deps }
-                    })
-                })
-                .collect();
-            actix::spawn(Puller::new(deps, actors).run());
+            actix::spawn(Puller::new(deps, arbiters, workers.max(1)).run());
         })?;
         tracing::info!(workers, "diff workers started");
         Ok(Self { _system: system })
@@ -113,6 +105,12 @@ impl WorkerPool {
 struct DiffWorker {
     id: usize,
     deps: Arc<WorkerDeps>,
+}
+
+/// A worker as the puller knows it: its number (which arbiter it runs on) and its address.
+struct Worker {
+    id: usize,
+    addr: Addr<DiffWorker>,
 }
 
 impl Actor for DiffWorker {
@@ -163,32 +161,47 @@ async fn work(deps: &WorkerDeps, msg: &jetstream::Message) {
     }
 }
 
-/// How long one pull request waits for jobs before it is made anew, and how often the server
-/// must show it is alive meanwhile (a silent connection is noticed within this).
-const PULL_EXPIRES: Duration = Duration::from_secs(10);
-const PULL_HEARTBEAT: Duration = Duration::from_secs(5);
+/// How long one pull request waits for jobs before it is made anew. A request lost with its
+/// connection (NATS restarted) is given up a few seconds after this, by the client's own
+/// timer. No server heartbeats are asked for: async-nats 0.51's `Batch` stops polling after
+/// one until that timer fires, which would leave jobs delivered meanwhile unhandled.
+const PULL_EXPIRES: Duration = Duration::from_secs(5);
 
 /// The one puller of the shared durable `diff-workers` consumer: a plain task (not an actor:
 /// it only loops), which asks JetStream for as many jobs as there are idle workers — never
-/// more, so that no job waits in this process while its ack_wait runs out — and hands each
-/// to an idle worker as a [`Work`] message.
+/// more, so that a job is handed to a worker as soon as it arrives, never left waiting behind
+/// another — and hands each to an idle worker as a [`Work`] message.
 struct Puller {
     deps: Arc<WorkerDeps>,
+    /// Where the workers run (worker `id` on `arbiters[id % len]`).
+    arbiters: Vec<ArbiterHandle>,
     /// Idle workers come back here when they finish a job.
-    idle_tx: mpsc::UnboundedSender<Addr<DiffWorker>>,
-    idle_rx: tokio::sync::Mutex<mpsc::UnboundedReceiver<Addr<DiffWorker>>>,
+    idle_tx: mpsc::UnboundedSender<Worker>,
+    idle_rx: tokio::sync::Mutex<mpsc::UnboundedReceiver<Worker>>,
 }
 
 impl Puller {
-    fn new(deps: Arc<WorkerDeps>, workers: Vec<Addr<DiffWorker>>) -> Self {
+    /// Starts `workers` worker actors, all idle.
+    fn new(deps: Arc<WorkerDeps>, arbiters: Vec<ArbiterHandle>, workers: usize) -> Self {
         let (idle_tx, idle_rx) = mpsc::unbounded_channel();
-        for w in workers {
-            let _ = idle_tx.send(w);
-        }
-        Self {
+        let puller = Self {
             deps,
+            arbiters,
             idle_tx,
             idle_rx: tokio::sync::Mutex::new(idle_rx),
+        };
+        for id in 0..workers {
+            let _ = puller.idle_tx.send(puller.start_worker(id));
+        }
+        puller
+    }
+
+    fn start_worker(&self, id: usize) -> Worker {
+        let deps = self.deps.clone();
+        let arbiter = &self.arbiters[id % self.arbiters.len().max(1)];
+        Worker {
+            id,
+            addr: DiffWorker::start_in_arbiter(arbiter, move |_| DiffWorker { id, deps }),
         }
     }
 
@@ -236,27 +249,40 @@ impl Puller {
     async fn hand_out(
         &self,
         consumer: &PullConsumer,
-        free: &mut Vec<Addr<DiffWorker>>,
+        free: &mut Vec<Worker>,
     ) -> anyhow::Result<()> {
         let mut jobs = consumer
             .batch()
             .max_messages(free.len())
             .expires(PULL_EXPIRES)
-            .heartbeat(PULL_HEARTBEAT)
             .messages()
             .await?;
         while let Some(msg) = jobs.next().await {
             let msg = msg.map_err(|e| anyhow::anyhow!("job stream: {e}"))?;
-            let Some(worker) = free.pop() else {
-                // Cannot happen (the request asked for as many as there are workers); the job,
-                // not acked, is delivered again after ack_wait.
+            let Some(mut worker) = free.pop() else {
+                // Cannot happen (the request asked for as many as there are idle workers):
+                // handed back at once, to be delivered again.
                 tracing::warn!("a job arrived with no idle worker to take it");
+                let _ = msg.ack_with(AckKind::Nak(None)).await;
                 continue;
             };
+            if !worker.addr.connected() {
+                // The actor stopped (a panic in its job): a new one takes its place, so that
+                // no job is handed to an address that would drop it.
+                tracing::error!(
+                    worker = worker.id,
+                    "a diff worker stopped; starting a new one"
+                );
+                worker = self.start_worker(worker.id);
+            }
             let idle = self.idle_tx.clone();
             actix::spawn(async move {
-                // Resolves once the worker has handled and acked the job (or has stopped).
-                let _ = worker.send(Work(msg)).await;
+                // Resolves once the worker has handled and acked the job. If the worker stopped
+                // in the middle, the job, not acked, is delivered again after ack_wait, and the
+                // worker is replaced before its next job.
+                if let Err(e) = worker.addr.send(Work(msg)).await {
+                    tracing::error!(worker = worker.id, error = %e, "a diff worker stopped in a job");
+                }
                 let _ = idle.send(worker);
             });
         }

@@ -177,8 +177,8 @@ fn registration(version: i64, prompt_hidden: bool) -> Registration {
     }
 }
 
-/// The columns [`facts_from_row`] reads, on `ce_events e`: what the cache, the event routes
-/// and the registration transaction all select of an event.
+/// The columns [`facts_from_row`] reads, on `ce_events e`: what the cache and the event routes
+/// select of an event.
 pub(crate) const EVENT_COLUMNS: &str =
     "e.event_id, e.name, e.start_utc, e.end_utc, e.timezone, e.status, \
      e.track_contributions, e.all_wikis, e.version, e.deleted_at, e.created_at, e.updated_at, \

@@ -1,4 +1,4 @@
-//! Warm-up (ARCHITECTURE "Flows"): note the change stream's last sequence, load every ongoing
+//! Warm-up (ARCHITECTURE.md, "Warm-up"): note the change stream's last sequence, load every ongoing
 //! membership from Postgres into actors, then follow the change stream from the next
 //! sequence. Until this is done reads go to the database and `/readyz` says "warming up".
 

@@ -2,8 +2,9 @@
 //! (`db`: every write locks the event's row and bumps its version from the global change
 //! sequence, invariant 4).
 //!
-//! Owns: the event's facts as the API shows them and as Postgres keeps them. Does not know
-//! the cache's insides: a committed change is handed to the cache as a `Change`.
+//! Owns: the event's facts as the API shows them and its rows in Postgres (how a row reads as
+//! the cache's `EventFacts` is the cache's, `cache::store`, which it reuses). Does not know the
+//! cache's insides: a committed change is handed to the cache's `Publisher` as a `Change`.
 
 pub mod db;
 pub mod http;

@@ -229,7 +229,7 @@ pub async fn recover(rejection: warp::Rejection) -> Result<Response, Infallible>
             "rest-missing-header",
             e.to_string(),
         )
-    } else if let Some(wrong) = rejection.find::<super::routes::WrongMethod>() {
+    } else if let Some(wrong) = rejection.find::<WrongMethod>() {
         let mut resp = ApiError::new(
             StatusCode::METHOD_NOT_ALLOWED,
             "rest-wrong-method",
@@ -250,3 +250,13 @@ pub async fn recover(rejection: warp::Rejection) -> Result<Response, Infallible>
     };
     Ok(e.into_response())
 }
+
+/// The rejection for a path that matched with the wrong method. warp's own
+/// `MethodNotAllowed` cannot be built outside warp (nor carry the methods); `recover` maps this
+/// one to 405 with the `Allow` header RFC 9110 requires.
+#[derive(Debug)]
+pub struct WrongMethod {
+    /// The `Allow` header: every method some route serves on this path.
+    pub allow: String,
+}
+impl warp::reject::Reject for WrongMethod {}

@@ -551,7 +551,7 @@ where
     }
     let Some((route, params)) = found else {
         return Err(if served_here {
-            warp::reject::custom(routes::WrongMethod {
+            warp::reject::custom(errors::WrongMethod {
                 allow: routes::allowed_methods(Svc::routes(), path),
             })
         } else {

@@ -141,16 +141,6 @@ impl PathParams {
     }
 }
 
-/// The rejection for a path that matched with the wrong method. warp's own
-/// `MethodNotAllowed` cannot be built outside warp (nor carry the methods); `recover` maps this
-/// one to 405 with the `Allow` header RFC 9110 requires.
-#[derive(Debug)]
-pub struct WrongMethod {
-    /// The `Allow` header: every method some route serves on this path.
-    pub allow: String,
-}
-impl warp::reject::Reject for WrongMethod {}
-
 /// The methods served on a concrete request path, as an `Allow` header value. Every route
 /// whose pattern matches counts (one path may have GET, PUT and DELETE routes), and HEAD
 /// wherever GET is, since GET routes answer HEAD too.

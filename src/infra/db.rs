@@ -6,8 +6,6 @@ use anyhow::Context as _;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use tokio_postgres::NoTls;
 
-pub use super::migrate::{migrate, MigrationReport};
-
 /// How long a request waits for a pooled connection before answering 503: longer means
 /// requests pile up behind a database that is down.
 const POOL_WAIT: Duration = Duration::from_secs(3);

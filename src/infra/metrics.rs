@@ -200,6 +200,38 @@ impl Default for Metrics {
     }
 }
 
+/// The backlog gauges (`ops::backlog` measures them at scrape time): what an operator alerts
+/// on when the diff workers fall behind or give up. A figure whose dependency did not answer is
+/// left out (alert on its absence).
+pub fn backlog(
+    out: &mut String,
+    pending: Option<u64>,
+    in_flight: Option<u64>,
+    dead_letters: Option<u64>,
+) {
+    for (name, help, value) in [
+        (
+            "ce_jobs_pending",
+            "Association jobs queued and not yet delivered to a diff worker.",
+            pending,
+        ),
+        (
+            "ce_jobs_in_flight",
+            "Association jobs delivered to a diff worker and not yet acknowledged.",
+            in_flight,
+        ),
+        (
+            "ce_dead_letters_open",
+            "Dead letters nobody has retried yet.",
+            dead_letters,
+        ),
+    ] {
+        if let Some(v) = value {
+            gauge(out, name, help, v);
+        }
+    }
+}
+
 pub fn gauge(out: &mut String, name: &str, help: &str, v: u64) {
     let _ = write!(
         out,

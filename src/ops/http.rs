@@ -78,27 +78,12 @@ pub async fn metrics(req: Request<Context>) -> Result<Response, ApiError> {
     // What an operator alerts on when the diff workers fall behind or give up; a figure whose
     // dependency did not answer is left out (alert on its absence).
     let backlog = state.backlog.get(&state).await;
-    for (name, help, value) in [
-        (
-            "ce_jobs_pending",
-            "Association jobs queued and not yet delivered to a diff worker.",
-            backlog.pending,
-        ),
-        (
-            "ce_jobs_in_flight",
-            "Association jobs delivered to a diff worker and not yet acknowledged.",
-            backlog.in_flight,
-        ),
-        (
-            "ce_dead_letters_open",
-            "Dead letters nobody has retried yet.",
-            backlog.dead_letters,
-        ),
-    ] {
-        if let Some(v) = value {
-            crate::infra::metrics::gauge(&mut body, name, help, v);
-        }
-    }
+    crate::infra::metrics::backlog(
+        &mut body,
+        backlog.pending,
+        backlog.in_flight,
+        backlog.dead_letters,
+    );
     let mut resp = Response::new(body.into());
     resp.headers_mut().insert(
         "content-type",

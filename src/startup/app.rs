@@ -67,7 +67,7 @@ impl Application {
         let verifier = Verifier::from_settings(&settings.auth, Some(settings.listen_addr))?;
 
         let pg_config = db::prepare(&settings.common.database_url).await?;
-        db::migrate(&pg_config).await?;
+        crate::infra::migrate(&pg_config).await?;
         let pool = db::pool(pg_config, settings.common.database_pool_size)?;
 
         let client = nats::connect(&settings.common.nats_url).await?;

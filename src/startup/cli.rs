@@ -113,7 +113,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Migrate(settings) => {
             let config = db::prepare(&settings.database_url).await?;
-            let report = db::migrate(&config).await?;
+            let report = crate::infra::migrate(&config).await?;
             println!("applied {} migration(s)", report.applied.len());
             for m in report.applied {
                 println!("  {m}");

@@ -9,7 +9,19 @@ use warp::http::Method;
 use crate::gateway::routes::{
     json_body, optional, Access, BodySpec, Content, ParamKind, QueryParam, RouteSpec,
 };
+use crate::gateway::{Edge, Service};
 use crate::startup::state::State;
+
+/// The gateway serves the service's state with this table.
+impl Service for State {
+    fn routes() -> &'static [RouteSpec<Self>] {
+        ROUTES
+    }
+
+    fn edge(&self) -> &Edge {
+        &self.edge
+    }
+}
 
 /// A table entry's handler: the capability's `async fn(Request<Context>)`, given its own
 /// part of the service's state (`State::$part`).

@@ -1,12 +1,11 @@
 //! The service's state, as the gateway serves it: the edge's own part and each capability's
 //! [`Context`](crate::events::Context). Built once at start (`app`); a route's handler gets
-//! its capability's part only (`routes`), so no capability sees another's state, and none of
+//! its capability's part only (`routes`, which also makes it the gateway's `Service`), so no capability sees another's state, and none of
 //! them sees this struct.
 
 use std::sync::Arc;
 
-use crate::gateway::routes::RouteSpec;
-use crate::gateway::{Edge, Service};
+use crate::gateway::Edge;
 
 pub struct State {
     pub edge: Edge,
@@ -16,14 +15,4 @@ pub struct State {
     pub association: Arc<crate::association::Context>,
     pub reports: Arc<crate::reports::Context>,
     pub ops: Arc<crate::ops::Context>,
-}
-
-impl Service for State {
-    fn routes() -> &'static [RouteSpec<Self>] {
-        super::routes::ROUTES
-    }
-
-    fn edge(&self) -> &Edge {
-        &self.edge
-    }
 }

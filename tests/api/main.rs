@@ -16,6 +16,7 @@ mod degradation;
 mod durability;
 mod events;
 mod instances;
+mod layout;
 mod metrics;
 mod migrations;
 mod model;

@@ -37,7 +37,7 @@ async fn migrations_create_the_database_apply_once_and_then_change_nothing() {
     let name = unique_name("ce_migr");
     let url = database_url(&name);
     let config = db::prepare(&url).await.expect("creates the database");
-    let first = db::migrate(&config).await.unwrap();
+    let first = campaign_events::infra::migrate(&config).await.unwrap();
     assert_eq!(
         first.applied,
         vec![
@@ -73,7 +73,7 @@ async fn migrations_create_the_database_apply_once_and_then_change_nothing() {
 
     // Again, and with prepare() seeing an existing database.
     let config = db::prepare(&url).await.unwrap();
-    let second = db::migrate(&config).await.unwrap();
+    let second = campaign_events::infra::migrate(&config).await.unwrap();
     assert!(second.applied.is_empty(), "{:?}", second.applied);
     assert_eq!(schema_fingerprint(&client).await, before);
     drop(client);
@@ -84,7 +84,10 @@ async fn migrations_create_the_database_apply_once_and_then_change_nothing() {
 async fn concurrent_migrations_apply_once() {
     let name = unique_name("ce_migr");
     let config = db::prepare(&database_url(&name)).await.unwrap();
-    let (a, b) = tokio::join!(db::migrate(&config), db::migrate(&config));
+    let (a, b) = tokio::join!(
+        campaign_events::infra::migrate(&config),
+        campaign_events::infra::migrate(&config)
+    );
     let (a, b) = (a.unwrap().applied, b.unwrap().applied);
     // The advisory lock lets one instance migrate; the other finds nothing left to do.
     assert!(

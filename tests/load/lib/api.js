@@ -1,4 +1,4 @@
-// The HTTP API as the scripts use it (paths from src/http/routes.rs and CONTRACT.md).
+// The HTTP API as the scripts use it (paths from src/startup/routes.rs and CONTRACT.md).
 
 import http from 'k6/http';
 import { check, fail, sleep } from 'k6';

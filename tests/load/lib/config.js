@@ -1,7 +1,7 @@
 // Settings shared by every script, from `k6 run -e NAME=value` or the environment, each with a
 // default that matches tests/load/run.sh's private set-up.
 
-/** The secret the service falls back to when none is configured (src/config.rs). */
+/** The secret the service falls back to when none is configured (src/infra/config.rs). */
 export const DEV_JWT_SECRET = 'campaign-events-dev-secret-do-not-use-in-production';
 
 function env(name, fallback) {
