@@ -839,3 +839,61 @@ async fn a_dead_letter_is_one_jobs_and_none_is_written_once_its_row_exists() {
         0
     );
 }
+
+/// The diff workers' one puller keeps asking for work while the queue is quiet: every job that
+/// arrives at an idle pool — at any point of a pull request's life — is handled on its first
+/// delivery. The ack wait is far beyond `outcome`'s deadline, so a job the puller received but
+/// never handed to a worker (as async-nats' `Batch` does after a server heartbeat) could only
+/// be stored after a redelivery, too late. The gaps between jobs stand for a quiet queue; the
+/// test asserts outcomes only.
+#[tokio::test]
+async fn jobs_arriving_at_an_idle_pool_are_each_handled_on_their_first_delivery() {
+    let wiki = MockWiki::start().await;
+    let file = wikis_file_for(&wiki);
+    let app = spawn_app_with(|s| {
+        s.common.wikis_file = Some(file);
+        s.workers.diff_ack_wait_secs = 600;
+    })
+    .await;
+    let event = app.create_event(1, &tracking_event(&["ptwiki"])).await;
+    assert_eq!(register(&app, event, ALICE).await.0, 200);
+    let revs = wiki.add_page(
+        "Sossego",
+        0,
+        (0..6)
+            .map(|i| {
+                FixtureRev::new(
+                    "Alice",
+                    &format!("2026-11-21T10:0{i}:00Z"),
+                    &format!("Texto {i} com [[Ligação {i}]]."),
+                )
+            })
+            .collect(),
+    );
+    // Jobs 7 s apart: each finds the pool quiet for longer than a pull request lasts (5 s),
+    // and longer than the server's idle heartbeat would be (5 s) had one been asked for.
+    for rev in &revs[1..5] {
+        tokio::time::sleep(Duration::from_secs(7)).await;
+        let (s, body) = post_associate(&app, &alice(), &assoc(event, "ptwiki", *rev)).await;
+        assert_eq!(s, 202, "{body}");
+        outcome(&app, "ptwiki", *rev)
+            .await
+            .unwrap_or_else(|e| panic!("ptwiki:{rev} dead-lettered: {e:?}"));
+    }
+    let info = app
+        .state
+        .ops
+        .jetstream
+        .get_stream(app.names().edits_stream())
+        .await
+        .unwrap()
+        .consumer_info(app.names().diff_workers_consumer())
+        .await
+        .unwrap()
+        .clone();
+    // Each delivery takes a consumer sequence; only first deliveries advance the stream's.
+    assert_eq!(
+        info.delivered.consumer_sequence, info.delivered.stream_sequence,
+        "every job was delivered once"
+    );
+}

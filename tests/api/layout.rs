@@ -103,8 +103,15 @@ fn capability_folders_use_only_the_folders_below_them() {
             }
         }
     }
-    assert!(checked > 100, "the scan found only {checked} uses; is it reading src/?");
-    assert!(wrong.is_empty(), "uses against the order:\n{}", wrong.join("\n"));
+    assert!(
+        checked > 100,
+        "the scan found only {checked} uses; is it reading src/?"
+    );
+    assert!(
+        wrong.is_empty(),
+        "uses against the order:\n{}",
+        wrong.join("\n")
+    );
 }
 
 #[test]
