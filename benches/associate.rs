@@ -19,14 +19,7 @@ mod mock_wiki;
 mod support;
 /// The one helper of the suite's the mock takes from `crate::helpers`.
 mod helpers {
-    /// A port nothing listens on now (the bench never restarts the mock on the same port,
-    /// so the suite's choice below the ephemeral range is not needed).
-    pub fn free_port() -> u16 {
-        std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-            .expect("a free port")
-    }
+    pub use crate::support::free_port;
 }
 
 use std::sync::atomic::{AtomicUsize, Ordering};

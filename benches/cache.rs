@@ -19,13 +19,7 @@ mod support;
 #[path = "../tests/api/support/mediawiki.rs"]
 mod mediawiki;
 mod helpers {
-    /// A port nothing listens on now.
-    pub fn free_port() -> u16 {
-        std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-            .expect("a free port")
-    }
+    pub use crate::support::free_port;
 
     pub fn unique_name(kind: &str) -> String {
         use std::sync::atomic::{AtomicU32, Ordering};

@@ -13,6 +13,15 @@ use campaign_events::infra::metrics::ProcStat;
 use campaign_events_actors::domain::UserId;
 use serde_json::json;
 
+/// A port nothing listens on now (a harness never restarts a server on the same port, so the
+/// test suite's choice below the ephemeral range is not needed).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
 /// A child process, killed when dropped.
 pub struct Proc(pub Child);
 

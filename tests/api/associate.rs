@@ -109,6 +109,23 @@ pub async fn setup() -> (MockWiki, TestApp, u64) {
     (wiki, app, event)
 }
 
+/// A page of `n` revisions by Alice (at most 10), each adding a link: `n` edits to associate.
+fn linked_page(wiki: &MockWiki, title: &str, n: usize) -> Vec<u64> {
+    wiki.add_page(
+        title,
+        0,
+        (0..n)
+            .map(|i| {
+                FixtureRev::new(
+                    "Alice",
+                    &format!("2026-11-21T10:0{i}:00Z"),
+                    &format!("Texto {i} com [[Ligação {i}]]."),
+                )
+            })
+            .collect(),
+    )
+}
+
 #[tokio::test]
 async fn an_association_becomes_one_row_with_the_measured_numbers() {
     let (wiki, app, event) = setup().await;
@@ -516,19 +533,7 @@ async fn transient_failures_are_retried_and_a_dead_letter_can_be_retried_by_an_a
 #[tokio::test]
 async fn contributions_list_summary_and_feed() {
     let (wiki, app, event) = setup().await;
-    let revs = wiki.add_page(
-        "Lista",
-        0,
-        (0..7)
-            .map(|i| {
-                FixtureRev::new(
-                    "Alice",
-                    &format!("2026-11-21T10:0{i}:00Z"),
-                    &format!("Texto {i} com [[Ligação {i}]]."),
-                )
-            })
-            .collect(),
-    );
+    let revs = linked_page(&wiki, "Lista", 7);
     for r in &revs {
         post_associate(&app, &alice(), &assoc(event, "ptwiki", *r)).await;
     }
@@ -857,19 +862,7 @@ async fn jobs_arriving_at_an_idle_pool_are_each_handled_on_their_first_delivery(
     .await;
     let event = app.create_event(1, &tracking_event(&["ptwiki"])).await;
     assert_eq!(register(&app, event, ALICE).await.0, 200);
-    let revs = wiki.add_page(
-        "Sossego",
-        0,
-        (0..6)
-            .map(|i| {
-                FixtureRev::new(
-                    "Alice",
-                    &format!("2026-11-21T10:0{i}:00Z"),
-                    &format!("Texto {i} com [[Ligação {i}]]."),
-                )
-            })
-            .collect(),
-    );
+    let revs = linked_page(&wiki, "Sossego", 6);
     // Jobs 7 s apart: each finds the pool quiet for longer than a pull request lasts (5 s),
     // and longer than the server's idle heartbeat would be (5 s) had one been asked for.
     for rev in &revs[1..5] {
