@@ -161,20 +161,21 @@ async fn work(deps: &WorkerDeps, msg: &jetstream::Message) {
     }
 }
 
-/// How long one pull request waits for jobs before it is made anew. A request lost with its
-/// connection (NATS restarted) is given up a few seconds after this, by the client's own
-/// timer. No server heartbeats are asked for: async-nats 0.51's `Batch` stops polling after
-/// one until that timer fires, which would leave jobs delivered meanwhile unhandled.
-const PULL_EXPIRES: Duration = Duration::from_secs(5);
+/// How long one pull request waits for jobs before it is made anew, and how often the server
+/// must show it is alive meanwhile (a silent connection is noticed within this).
+const PULL_EXPIRES: Duration = Duration::from_secs(10);
+const PULL_HEARTBEAT: Duration = Duration::from_secs(5);
 
 /// The one puller of the shared durable `diff-workers` consumer: a plain task (not an actor:
-/// it only loops), which asks JetStream for as many jobs as there are idle workers — never
-/// more, so that a job is handed to a worker as soon as it arrives, never left waiting behind
-/// another — and hands each to an idle worker as a [`Work`] message.
+/// it only loops), which takes a job from the consumer's stream only when a worker is idle and
+/// hands it to that worker as a [`Work`] message. The stream asks the server for at most as
+/// many jobs as there are workers, so a job waits in this process at most about one job's time.
 struct Puller {
     deps: Arc<WorkerDeps>,
     /// Where the workers run (worker `id` on `arbiters[id % len]`).
     arbiters: Vec<ArbiterHandle>,
+    /// How many workers there are: the most jobs asked of the server at once.
+    workers: usize,
     /// Idle workers come back here when they finish a job.
     idle_tx: mpsc::UnboundedSender<Worker>,
     idle_rx: tokio::sync::Mutex<mpsc::UnboundedReceiver<Worker>>,
@@ -187,6 +188,7 @@ impl Puller {
         let puller = Self {
             deps,
             arbiters,
+            workers,
             idle_tx,
             idle_rx: tokio::sync::Mutex::new(idle_rx),
         };
@@ -225,46 +227,29 @@ impl Puller {
             )
             .await
             .context("cannot bind the diff-workers consumer")?;
-        let mut idle = self.idle_rx.lock().await;
-        loop {
-            // Wait for one idle worker, then take every one that is idle. (The channel cannot
-            // close: this puller holds a sender.)
-            let Some(first) = idle.recv().await else {
-                return Ok(());
-            };
-            let mut free = vec![first];
-            while let Ok(w) = idle.try_recv() {
-                free.push(w);
-            }
-            let handed = self.hand_out(&consumer, &mut free).await;
-            // Workers given no job are idle still.
-            for w in free {
-                let _ = self.idle_tx.send(w);
-            }
-            handed?;
-        }
-    }
-
-    /// One pull request for `free.len()` jobs; each job that arrives goes to one of `free`.
-    async fn hand_out(
-        &self,
-        consumer: &PullConsumer,
-        free: &mut Vec<Worker>,
-    ) -> anyhow::Result<()> {
-        let mut jobs = consumer
-            .batch()
-            .max_messages(free.len())
+        let mut messages = consumer
+            .stream()
+            .max_messages_per_batch(self.workers)
+            .heartbeat(PULL_HEARTBEAT)
             .expires(PULL_EXPIRES)
             .messages()
             .await?;
-        while let Some(msg) = jobs.next().await {
-            let msg = msg.map_err(|e| anyhow::anyhow!("job stream: {e}"))?;
-            let Some(mut worker) = free.pop() else {
-                // Cannot happen (the request asked for as many as there are idle workers):
-                // handed back at once, to be delivered again.
-                tracing::warn!("a job arrived with no idle worker to take it");
-                let _ = msg.ack_with(AckKind::Nak(None)).await;
-                continue;
+        let mut idle = self.idle_rx.lock().await;
+        loop {
+            // A job is taken only for an idle worker. (The channel cannot close: this puller
+            // holds a sender.)
+            let Some(mut worker) = idle.recv().await else {
+                return Ok(());
+            };
+            let msg = match messages.next().await {
+                Some(Ok(msg)) => msg,
+                other => {
+                    let _ = self.idle_tx.send(worker);
+                    return match other {
+                        Some(Err(e)) => Err(anyhow::Error::new(e).context("job stream")),
+                        _ => Ok(()),
+                    };
+                }
             };
             if !worker.addr.connected() {
                 // The actor stopped (a panic in its job): a new one takes its place, so that
@@ -286,7 +271,6 @@ impl Puller {
                 let _ = idle.send(worker);
             });
         }
-        Ok(())
     }
 }
 
