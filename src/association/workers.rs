@@ -4,8 +4,8 @@
 //! permanent ones, and jobs delivered `EDITS_MAX_DELIVER` times, become a dead letter and are
 //! terminated — only once the dead letter is written.
 //!
-//! One puller (a plain task) asks JetStream for as many jobs as there are idle workers and
-//! hands each to a [`DiffWorker`] actor as a message; each actor works on one job at a time,
+//! One puller (a plain task) takes a job from the consumer's stream only when a worker is idle
+//! and hands it to that [`DiffWorker`] actor as a message; each actor works on one job at a time,
 //! so the pool size bounds the work in flight. The diff itself runs on the blocking pool: a
 //! 2 MB page must not stall an arbiter thread.
 
